@@ -1,0 +1,104 @@
+"""Profiles, seeding, device choice and the course's folders: the settings every notebook shares.
+
+A notebook's papermill ``parameters`` cell names a profile; ``setup`` turns it into a
+:class:`RunConfig`, applying the ``COURSE_PROFILE`` environment override (used by CI), seeding
+every random generator and choosing the device.
+
+    cfg = setup(profile="lecture", seed=0, device="auto")
+    epochs = cfg.pick(smoke=1, lecture=10, full=50)   # budgets are in epochs/steps, not seconds
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "lecture", "full")
+PROFILE_HELP = {
+    "smoke": "proves every cell runs (CI): tiny data, one short epoch",
+    "lecture": "a 2-core laptop CPU: at most 5 minutes per notebook, results worth looking at",
+    "full": "GPU-scale training on full MNIST, aiming at the papers' numbers",
+}
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PROFILE_ENV = "COURSE_PROFILE"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What one notebook run uses: the profile, the seed and the torch device."""
+
+    profile: str
+    seed: int
+    device: torch.device
+
+    def pick(self, *, smoke, lecture, full):
+        """Return the value for this run's profile, e.g. ``cfg.pick(smoke=1, lecture=10, full=50)``."""
+        return {"smoke": smoke, "lecture": lecture, "full": full}[self.profile]
+
+    def __str__(self) -> str:
+        return f"profile={self.profile} ({PROFILE_HELP[self.profile]}), seed={self.seed}, device={self.device}"
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is one of :data:`PROFILES`, else raise a ``ValueError`` naming them."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def resolve_profile(profile: str | None = None) -> str:
+    """The profile in force: ``$COURSE_PROFILE`` when set (CI's override), else ``profile``, else 'lecture'."""
+    override = os.environ.get(PROFILE_ENV, "").strip()
+    if override:
+        try:
+            return check_profile(override)
+        except ValueError as err:
+            raise ValueError(f"environment variable {PROFILE_ENV}: {err}") from None
+    return check_profile(profile or "lecture")
+
+
+def choose_device(device: str = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; a named device that is not available raises ``ValueError``."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": has_mps}
+    if device == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
+    if not available[device]:
+        raise ValueError(f"device {device!r} was asked for but is not available here: use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (all devices) so a run repeats."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", quiet: bool = False) -> RunConfig:
+    """Resolve the profile (environment override first), seed everything, choose the device; print a line."""
+    cfg = RunConfig(profile=resolve_profile(profile), seed=seed, device=choose_device(device))
+    seed_everything(seed)
+    if not quiet:
+        print(f"Run settings: {cfg}")
+    return cfg
+
+
+def cache_dir() -> Path:
+    """Where data and trained models are cached: ``$COURSE_CACHE`` or ``~/.cache/dgm-course``."""
+    return Path(os.environ.get("COURSE_CACHE") or Path.home() / ".cache" / "dgm-course").expanduser()
+
+
+def project_root() -> Path:
+    """The course checkout (the folder holding ``solutions/``), or the working folder if there is none."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "solutions").is_dir() else Path.cwd()
