@@ -1,0 +1,74 @@
+"""Checkpoints: save and load a model's weights (plus optimizer state, history and metadata).
+
+Files are written atomically (to a temporary file, then renamed), so an error or Ctrl-C while
+saving never destroys an earlier checkpoint. Loading uses ``torch.load(weights_only=True)``: a
+checkpoint can hold tensors and plain data, never code. A truncated file, a file that is not a
+course checkpoint, or weights for another architecture each raise :class:`CheckpointError`
+saying which.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .train import History
+
+FORMAT = "dgm-course-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message says why and what was expected."""
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    history: History | None = None, **meta) -> Path:
+    """Save ``model``'s state (and optionally optimizer, history, plain-data ``meta``) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "model_class": type(model).__name__,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "history": history.to_dict() if history is not None else None,
+        "meta": meta,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    map_location: str | torch.device = "cpu") -> dict:
+    """Load weights saved by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
+
+    Returns {'history': History or None, 'meta': dict, 'model_class': str}.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated, or not a torch file): {type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path} is not a course checkpoint: expected format {FORMAT!r}, found {found!r}")
+    if payload["model_class"] != type(model).__name__:
+        raise CheckpointError(f"{path} holds weights for a {payload['model_class']}, "
+                              f"not for the {type(model).__name__} given")
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit this {type(model).__name__} (was it built with other "
+                              f"sizes?): {str(err).splitlines()[1] if len(str(err).splitlines()) > 1 else err}"
+                              ) from None
+    if optimizer is not None and payload["optimizer"] is not None:
+        optimizer.load_state_dict(payload["optimizer"])
+    history = History.from_dict(payload["history"]) if payload["history"] is not None else None
+    return {"history": history, "meta": payload["meta"], "model_class": payload["model_class"]}
