@@ -15,7 +15,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> t
     """Tile images into one picture.
 
     images: (N, 1, H, W) or (N, H, W), values in [0, 1] (clipped). Returns float (rows*(H+pad)-pad,
-    cols*(W+pad)-pad) with padding pixels set to 1 (a white gap between digits).
+    cols*(W+pad)-pad) with padding pixels set to 0.15 (a light grey gap under ``show_images``).
     """
     if not torch.is_tensor(images) or images.dim() not in (3, 4) or (images.dim() == 4 and images.shape[1] != 1):
         shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
@@ -26,7 +26,7 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> t
         raise ValueError("expected at least one image, got 0")
     cols = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    grid = torch.ones(rows * (h + pad) - pad, cols * (w + pad) - pad)
+    grid = torch.full((rows * (h + pad) - pad, cols * (w + pad) - pad), 0.15)
     for i in range(n):
         r, c = divmod(i, cols)
         grid[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = imgs[i]
