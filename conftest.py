@@ -1,0 +1,12 @@
+"""Test-suite settings that must be in place before any notebook kernel starts.
+
+nbval executes every solution notebook in the current environment; the kernel inherits these
+variables: the smoke profile (CI's budget), strict checks (a failing exercise check in a solution
+is an error, not a red message), and a non-interactive matplotlib backend.
+"""
+
+import os
+
+os.environ.setdefault("COURSE_PROFILE", "smoke")
+os.environ.setdefault("COURSE_STRICT_CHECKS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
