@@ -55,7 +55,7 @@ def show_rows(rows: Sequence[torch.Tensor], labels: Sequence[str], size: float =
         raise ValueError(f"expected one label per row, got {len(rows)} rows and {len(labels)} labels")
     n = len(rows[0])
     fig, axes = plt.subplots(len(rows), 1, figsize=(size * n, size * len(rows) * 1.1), squeeze=False)
-    for ax, row, label in zip(axes[:, 0], rows, labels):
+    for ax, row, label in zip(axes[:, 0], rows, labels, strict=True):
         if len(row) != n:
             raise ValueError(f"every row needs {n} images, row {label!r} has {len(row)}")
         show_images(row, nrow=n, ax=ax)
