@@ -72,3 +72,42 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.o
         optimizer.load_state_dict(payload["optimizer"])
     history = History.from_dict(payload["history"]) if payload["history"] is not None else None
     return {"history": history, "meta": payload["meta"], "model_class": payload["model_class"]}
+
+
+def cached_model_path(name: str, profile: str) -> Path:
+    """Where a notebook caches a trained model: ``<cache>/models/<profile>/<name>.pt``.
+
+    Each profile has its own folder, so a quick smoke run never replaces a lecture-trained model.
+    """
+    from .config import cache_dir, check_profile
+
+    if not name or any(c in name for c in "/\\"):
+        raise ValueError(f"model name must be a plain file name, got {name!r}")
+    return cache_dir() / "models" / check_profile(profile) / f"{name}.pt"
+
+
+def load_or_train(path: str | Path, model: torch.nn.Module, train, **meta) -> History | None:
+    """Load ``model`` from the checkpoint at ``path`` if there is a usable one; else train and save it.
+
+    train: a function ``train(model) -> History`` (it may return None). A cached checkpoint that
+    cannot be used (truncated, other architecture) is moved aside to ``<name>.unusable`` rather than
+    overwritten, and the model is trained afresh. An interrupted training run is not cached.
+    Returns the history (the cached one, or the new one).
+    """
+    path = Path(path)
+    if path.exists():
+        try:
+            info = load_checkpoint(path, model)
+            print(f"Loaded the trained model from {path}")
+            return info["history"]
+        except CheckpointError as err:
+            aside = path.with_name(path.name + ".unusable")
+            path.replace(aside)
+            print(f"Cached model not usable ({err}); moved it to {aside} and training afresh.")
+    history = train(model)
+    if history is not None and history.interrupted:
+        print("Training was interrupted: the model is kept in memory but not cached.")
+        return history
+    save_checkpoint(path, model, history=history, **meta)
+    print(f"Saved the trained model to {path}")
+    return history

@@ -38,3 +38,69 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class _ClassifierFeatures(torch.nn.Module):
+    """Adapter for torchmetrics: images (N, 1, 28, 28) in [0, 1] -> classifier features (N, D)."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        super().__init__()
+        if not hasattr(classifier, "features") or not hasattr(classifier, "feature_dim"):
+            raise ValueError("the FID classifier needs a features(x) method and a feature_dim attribute "
+                             f"(like course_utils.models.classifier.DigitClassifier), got {type(classifier).__name__}")
+        self.classifier = classifier
+        self.num_features = classifier.feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(x).double()
+
+
+def _check_digit_images(x: torch.Tensor, name: str) -> None:
+    if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28) or not x.is_floating_point():
+        got = f"{tuple(x.shape)} {x.dtype}" if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"{name} must be float images (N, 1, 28, 28) in [0, 1], got {got}")
+    if len(x) < 2:
+        raise ValueError(f"{name} needs at least 2 images for a covariance, got {len(x)}")
+
+
+@torch.no_grad()
+def classifier_fid(real: torch.Tensor, fake: torch.Tensor, classifier: torch.nn.Module,
+                   batch_size: int = 500) -> float:
+    """Fréchet distance between real and generated digits in a digit classifier's feature space.
+
+    real, fake: float (N, 1, 28, 28) in [0, 1] (N may differ). classifier: a trained model with
+    ``features(x) -> (N, D)``, e.g. ``DigitClassifier``. Lower is better; two halves of the real test
+    set give the floor that sampling noise alone produces. Uses torchmetrics' FID with our features.
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    _check_digit_images(real, "real")
+    _check_digit_images(fake, "fake")
+    was_training = classifier.training
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    fid = FrechetInceptionDistance(feature=_ClassifierFeatures(classifier), normalize=True).to(device)
+    try:
+        for images, is_real in ((real, True), (fake, False)):
+            for i in range(0, len(images), batch_size):
+                fid.update(images[i:i + batch_size].to(device).clamp(0, 1), real=is_real)
+        return float(fid.compute())
+    finally:
+        classifier.train(was_training)
+
+
+@torch.no_grad()
+def confident_share(images: torch.Tensor, classifier: torch.nn.Module, threshold: float = 0.9) -> float:
+    """Share of images the classifier labels with probability above ``threshold``; images (N, 1, 28, 28)."""
+    _check_digit_images(images, "images")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    was_training = classifier.training
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    try:
+        probs = torch.cat([classifier(images[i:i + 500].to(device)).softmax(1).cpu()
+                           for i in range(0, len(images), 500)])
+    finally:
+        classifier.train(was_training)
+    return (probs.max(1).values > threshold).float().mean().item()

@@ -70,3 +70,35 @@ def test_failed_save_keeps_the_earlier_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, nn.Linear(4, 2))
     assert path.read_bytes() == before
+
+
+def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    from course_utils.checkpoint import cached_model_path, load_or_train
+
+    path = cached_model_path("linear", "smoke")
+    assert path == tmp_path / "models" / "smoke" / "linear.pt"
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        with torch.no_grad():
+            model.weight.fill_(3.0)
+        return History(epochs=[{"loss": 1.0}])
+
+    load_or_train(path, nn.Linear(2, 1), train)
+    again = nn.Linear(2, 1)
+    history = load_or_train(path, again, train)
+    assert calls == [1] and torch.all(again.weight == 3.0) and history.epochs == [{"loss": 1.0}]
+    # another architecture: the old file is kept aside, a new model trained
+    load_or_train(path, nn.Linear(3, 1), train)
+    assert calls == [1, 1] and (path.parent / "linear.pt.unusable").exists()
+    with pytest.raises(ValueError, match="unknown profile"):
+        cached_model_path("x", "huge")
+
+
+def test_interrupted_training_is_not_cached(tmp_path):
+    from course_utils.checkpoint import load_or_train
+
+    load_or_train(tmp_path / "m.pt", nn.Linear(2, 1), lambda m: History(interrupted=True))
+    assert not (tmp_path / "m.pt").exists()

@@ -51,3 +51,45 @@ def test_accuracy_and_parameters():
     with pytest.raises(ValueError, match="expected logits"):
         metrics.accuracy(logits, torch.tensor([0, 1]))
     assert metrics.count_parameters(torch.nn.Linear(3, 2)) == 8
+
+
+@pytest.fixture(scope="module")
+def small_classifier():
+    from course_utils.data import load_mnist, make_loader
+    from course_utils.models.classifier import DigitClassifier, cross_entropy_loss
+    from course_utils.train import fit
+
+    torch.manual_seed(0)
+    train = load_mnist("train", limit=1500, verbose=False)
+    model = DigitClassifier()
+    fit(model, cross_entropy_loss, make_loader(train.images, train.labels, batch_size=64), epochs=3, progress=False)
+    return model
+
+
+def test_classifier_fid_orders_real_blurred_and_noise(small_classifier):
+    from course_utils.data import load_mnist
+
+    test = load_mnist("test", verbose=False).images
+    real_a, real_b = test[:500], test[500:]
+    floor = metrics.classifier_fid(real_a, real_b, small_classifier)
+    blurred = metrics.classifier_fid(real_a, torch.nn.functional.avg_pool2d(real_b, 3, 1, 1), small_classifier)
+    noise = metrics.classifier_fid(real_a, torch.rand(500, 1, 28, 28), small_classifier)
+    assert 0 <= floor < blurred < noise
+    assert small_classifier.training  # the classifier's mode is restored
+
+
+def test_confident_share(small_classifier):
+    from course_utils.data import load_mnist
+
+    real = load_mnist("test", limit=300, verbose=False).images
+    assert metrics.confident_share(real, small_classifier) > metrics.confident_share(
+        torch.rand(300, 1, 28, 28), small_classifier)
+    with pytest.raises(ValueError, match="threshold must lie in"):
+        metrics.confident_share(real, small_classifier, threshold=1.5)
+
+
+def test_fid_input_errors(small_classifier):
+    with pytest.raises(ValueError, match=r"fake must be float images \(N, 1, 28, 28\)"):
+        metrics.classifier_fid(torch.rand(10, 1, 28, 28), torch.rand(10, 784), small_classifier)
+    with pytest.raises(ValueError, match="features\\(x\\) method"):
+        metrics.classifier_fid(torch.rand(10, 1, 28, 28), torch.rand(10, 1, 28, 28), torch.nn.Linear(2, 2))
