@@ -104,3 +104,30 @@ def confident_share(images: torch.Tensor, classifier: torch.nn.Module, threshold
     finally:
         classifier.train(was_training)
     return (probs.max(1).values > threshold).float().mean().item()
+
+
+def fid_classifier(device: torch.device | str = "cpu", progress: bool = False) -> torch.nn.Module:
+    """The course's one FID feature extractor: a ``DigitClassifier`` trained with a fixed recipe.
+
+    Trained once on all training digits of the data source in use (10 epochs, Adam 1e-3, batch 64,
+    seed 0, whatever the profile) and cached in ``<cache>/models/shared/``, so every notebook's FID
+    uses the same features and the numbers compare across notebooks. Returned in eval mode.
+    """
+    from .checkpoint import load_or_train
+    from .config import cache_dir
+    from .data import load_mnist, make_loader
+    from .models.classifier import DigitClassifier, cross_entropy_loss
+    from .train import fit
+
+    train = load_mnist("train", verbose=False)
+    path = cache_dir() / "models" / "shared" / f"fid_classifier_{train.source}.pt"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = DigitClassifier()
+
+        def recipe(m):
+            loader = make_loader(train.images, train.labels, batch_size=64, seed=0)
+            return fit(m, cross_entropy_loss, loader, epochs=10, lr=1e-3, device=device, progress=progress)
+
+        load_or_train(path, model, recipe, recipe="10 epochs, Adam 1e-3, batch 64, seed 0", source=train.source)
+    return model.to(device).eval()
