@@ -1,0 +1,103 @@
+"""The course's command line: ``python -m course_utils <command>``.
+
+    doctor                  is this environment ready? (versions, device, data, Jupyter kernel)
+    release [--check]       write notebooks/ from solutions/, or check that they are in sync
+    run [--profile P] [NB]  execute solution notebooks headless; numbers into build/metrics.json
+    data [--download]       show the MNIST source; download full MNIST into the cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .config import PROFILE_HELP, PROFILES
+from .runner import DEFAULT_PROFILE
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    return doctor.main()
+
+
+def _release(args: argparse.Namespace) -> int:
+    from .release import release
+
+    try:
+        return 0 if release(args.root, check=args.check) else 1
+    except ValueError as err:
+        print(f"release failed: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import run_course
+
+    try:
+        return run_course(args.notebooks, profile=args.profile, root=args.root)
+    except ValueError as err:
+        args.parser.error(str(err))  # exits with status 2 and the usage line
+    return 2
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data import DataSourceError, describe_source, download_mnist
+
+    if args.download:
+        print("Downloading MNIST with torchvision (about 12 MB) ...", flush=True)
+        try:
+            folder = download_mnist()
+        except DataSourceError as err:
+            print(f"download failed: {err}", file=sys.stderr)
+            return 1
+        print(f"MNIST is in {folder}")
+    try:
+        print(f"MNIST source: {describe_source()}")
+    except Exception as err:
+        print(f"no readable MNIST source: {err}", file=sys.stderr)
+        return 1
+    if not args.download:
+        print("(`python -m course_utils data --download` fetches full MNIST into the cache)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-command per task."""
+    parser = argparse.ArgumentParser(prog="python -m course_utils",
+                                     description="Deep Generative Models course tools.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    doctor = commands.add_parser("doctor", help="check this environment: versions, device, data, Jupyter kernel")
+    doctor.set_defaults(handler=_doctor)
+
+    release = commands.add_parser("release", help="write the student notebooks/ from solutions/")
+    release.add_argument("--check", action="store_true",
+                         help="write nothing; exit 1 naming every student notebook that is not in sync")
+    release.add_argument("--root", default=None, help="the course folder (default: this checkout)")
+    release.set_defaults(handler=_release)
+
+    profiles = "; ".join(f"{p}: {PROFILE_HELP[p]}" for p in PROFILES)
+    run = commands.add_parser("run", help="execute solution notebooks headless (papermill) into build/")
+    run.add_argument("--profile", choices=PROFILES, default=DEFAULT_PROFILE,
+                     help=f"default {DEFAULT_PROFILE}. {profiles}")
+    run.add_argument("--root", default=None, help="the course folder (default: this checkout)")
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="a number (01), a name (01_supervised_vs_unsupervised) or a path; default: all")
+    run.set_defaults(handler=_run, parser=run)
+
+    data = commands.add_parser("data", help="show the MNIST source; --download fetches full MNIST")
+    data.add_argument("--download", action="store_true", help="download full MNIST into the cache (internet)")
+    data.set_defaults(handler=_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the command line), run the command, return its exit status."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

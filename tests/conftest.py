@@ -1,0 +1,43 @@
+"""Shared fixtures: small throwaway notebooks written into a temporary course folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+
+def _make_notebook(cells: list[tuple[str, str] | tuple[str, str, list[str]]]) -> nbformat.NotebookNode:
+    """A notebook from ``(kind, source[, tags])`` tuples; kind is 'code' or 'markdown'. Cell ids are fixed."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for index, (kind, source, *tags) in enumerate(cells):
+        new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+        cell = new(source, id=f"cell-{index}")
+        if tags:
+            cell.metadata["tags"] = list(tags[0])
+        nb.cells.append(cell)
+    return nb
+
+
+@pytest.fixture
+def make_notebook():
+    """The notebook builder: ``make_notebook([("code", "x = 1"), ("code", "p = 1", ["parameters"])])``."""
+    return _make_notebook
+
+
+@pytest.fixture
+def course_root(tmp_path: Path):
+    """A temporary course folder with an empty ``solutions/``; call it with a name and cells to add a notebook."""
+    (tmp_path / "solutions").mkdir()
+
+    def add(name: str, cells, folder: str = "solutions") -> Path:
+        path = tmp_path / folder / name
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(_make_notebook(cells), str(path))
+        return path
+
+    add.root = tmp_path
+    return add
+
