@@ -201,10 +201,27 @@ def metrics_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _earlier_notebooks(build: Path, profile: str) -> dict:
+    """The notebooks of an earlier summary in ``build`` with the same profile (none if unreadable)."""
+    try:
+        earlier = json.loads((build / "metrics.json").read_text())
+        return dict(earlier["notebooks"]) if earlier.get("profile") == profile else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def write_summary(runs: list[NotebookRun], profile: str, total_seconds: float, build: Path) -> dict:
-    """Write ``build/metrics.json`` and ``build/metrics.md``; returns the summary dict."""
-    summary = {"profile": profile, "machine": machine_summary(), "total_seconds": round(total_seconds, 2),
-               "notebooks": {run.name: run.to_dict() for run in runs}}
+    """Write ``build/metrics.json`` and ``build/metrics.md``; returns the summary dict.
+
+    Rows of notebooks that an earlier run with the same profile wrote, and this run did not repeat,
+    are kept, so rerunning one notebook updates its row in the course table. ``total_seconds`` is the
+    sum over all rows; ``run_seconds`` is this run's own wall time.
+    """
+    notebooks = _earlier_notebooks(build, profile) | {run.name: run.to_dict() for run in runs}
+    notebooks = dict(sorted(notebooks.items()))
+    summary = {"profile": profile, "machine": machine_summary(),
+               "total_seconds": round(sum(nb["seconds"] for nb in notebooks.values()), 2),
+               "run_seconds": round(total_seconds, 2), "notebooks": notebooks}
     build.mkdir(parents=True, exist_ok=True)
     (build / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
     (build / "metrics.md").write_text(metrics_markdown(summary))

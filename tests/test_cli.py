@@ -101,3 +101,16 @@ def test_run_smoke_gathers_numbers_and_survives_a_failing_notebook(course_root, 
     table = (root / "build" / "metrics.md").read_text()
     assert "| 01_tiny | ok |" in table and "answer = 42 units" in table and table in out + "\n"
 
+
+
+def test_a_partial_run_updates_its_rows_and_keeps_the_others(tmp_path):
+    from course_utils.runner import NotebookRun, write_summary
+
+    write_summary([NotebookRun("00_a", "ok", 10.0, [{"name": "x", "value": 1.0, "unit": ""}]),
+                   NotebookRun("01_b", "ok", 20.0)], "lecture", 30.0, tmp_path)
+    summary = write_summary([NotebookRun("01_b", "ok", 5.0)], "lecture", 5.0, tmp_path)
+    assert list(summary["notebooks"]) == ["00_a", "01_b"]
+    assert summary["notebooks"]["00_a"]["metrics"][0]["value"] == 1.0
+    assert summary["total_seconds"] == 15.0 and summary["run_seconds"] == 5.0
+    other = write_summary([NotebookRun("01_b", "ok", 1.0)], "smoke", 1.0, tmp_path)
+    assert list(other["notebooks"]) == ["01_b"], "rows of another profile must not be mixed in"
