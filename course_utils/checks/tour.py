@@ -1,0 +1,59 @@
+"""Checks for notebook 00 (setup and tour): the warm-up exercise.
+
+    check_to_unit_range(to_unit_range)   # uint8 pixels 0..255 -> float32 in [0, 1]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import exercise_check, expect, expect_close
+
+
+def _expect_same_shape(out: torch.Tensor, pixels: torch.Tensor) -> None:
+    expect(tuple(out.shape) == tuple(pixels.shape),
+           f"the result has shape {tuple(out.shape)} for an input of shape {tuple(pixels.shape)}: "
+           "keep the input's shape (no flatten, reshape or squeeze)")
+
+
+@exercise_check
+def check_to_unit_range(to_unit_range):
+    """``to_unit_range(pixels)``: uint8 tensor of any shape, values 0..255 -> float32, same shape, /255."""
+    # A hand-made 2x3 "image" whose brightest pixel is 128, not 255: the answer must not depend on it.
+    dim = torch.tensor([[0, 51, 102], [128, 64, 0]], dtype=torch.uint8)
+    before = dim.clone()
+    out = to_unit_range(dim)
+    expect(torch.is_tensor(out), f"the result should be a torch tensor, got {type(out).__name__}")
+    expect(torch.equal(dim, before), "your function changed its input: return a new tensor instead")
+    expect(out.dtype != torch.uint8,
+           "the result is still uint8 (whole numbers only): convert with .float() before dividing, "
+           "and do not use // (integer division)")
+    expect(out.is_floating_point(), f"the result has dtype {out.dtype}: convert with .float()")
+    expect(out.dtype == torch.float32,
+           f"the result has dtype {out.dtype}; the course uses float32 (.float()), not float64")
+    _expect_same_shape(out, dim)
+    expect(out.max() <= 1.0 + 1e-6,
+           f"values up to {out.max().item():.4g}: did you forget to divide by 255?")
+    expect(not torch.all(out[dim > 0] == 0),
+           "the non-zero pixels all became 0: integer division (// or rounding)? "
+           "Convert to float, then divide with /")
+    expect(not torch.allclose(out.max(), torch.tensor(1.0)),
+           "the brightest pixel of this input is 128, yet it maps to 1.0: did you divide by the "
+           "image's own maximum (or stretch min..max)? Divide by 255, the largest possible value")
+    expect(not torch.allclose(out, dim.float() / 256, atol=1e-7),
+           "the values are pixels / 256: divide by 255 so that 255 maps exactly to 1.0")
+    expect_close(out, dim.float() / 255, "to_unit_range on a 2x3 image", hint="expected pixels / 255")
+
+    # The full range 0..255, and a batch of the usual image shape (N, 1, 28, 28).
+    full = torch.arange(256, dtype=torch.uint8)
+    out = to_unit_range(full)
+    _expect_same_shape(out, full)
+    expect_close(out[[0, 255]], torch.tensor([0.0, 1.0]), "to_unit_range([0, 255])",
+                 hint="0 must map to 0.0 and 255 to exactly 1.0")
+    expect_close(out, full.float() / 255, "to_unit_range(0..255)")
+    batch = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    out = to_unit_range(batch)
+    _expect_same_shape(out, batch)
+    expect_close(out, batch.float() / 255, "to_unit_range on a batch of images")
+    return "uint8 0..255 becomes float32 in [0, 1], shape kept"

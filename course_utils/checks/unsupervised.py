@@ -1,0 +1,280 @@
+"""Checks for notebook 01 (supervised vs unsupervised): clustering, PCA and a Gaussian mixture.
+
+    check_cluster_purity(cluster_purity)          # share of points in their cluster's majority label
+    check_pca_fit(pca_fit)                        # mean and orthonormal principal directions by SVD
+    check_pca_project(pca_project, pca_reconstruct)
+    check_sample_gmm(sample_gmm)                  # draw points from a Gaussian mixture
+
+Each check builds data whose answer is known (hand-made labels, data with planted principal axes,
+a mixture with known moments), so a failure can name the likely mistake.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import exercise_check, expect, expect_close, expect_shape
+
+# --- cluster purity -----------------------------------------------------------------------------
+
+
+def _purity_reference(ids: torch.Tensor, labels: torch.Tensor) -> float:
+    total = 0
+    for c in torch.unique(ids):
+        total += int(torch.bincount(labels[ids == c]).max())
+    return total / len(labels)
+
+
+def _as_number(out, what: str) -> float:
+    if torch.is_tensor(out):
+        expect(out.numel() == 1, f"{what} should be one number, got a tensor of shape {tuple(out.shape)}")
+        return float(out)
+    expect(isinstance(out, (int, float)) and not isinstance(out, bool),
+           f"{what} should be a number (a Python float), got {type(out).__name__}")
+    return float(out)
+
+
+@exercise_check
+def check_cluster_purity(cluster_purity):
+    """``cluster_purity(cluster_ids, labels)``: int64 (N,), int64 (N,) -> float in [0, 1]."""
+    t = torch.tensor
+
+    # 1. Perfect clusters whose ids are a permutation of the labels: purity 1.
+    ids, labels = t([2, 2, 0, 0, 1, 1]), t([0, 0, 1, 1, 2, 2])
+    ids_before, labels_before = ids.clone(), labels.clone()
+    got = _as_number(cluster_purity(ids, labels), "cluster_purity(...)")
+    expect(torch.equal(ids, ids_before) and torch.equal(labels, labels_before),
+           "your function changed its inputs: compute on copies (or without in-place operations)")
+    expect(got <= 1 + 1e-9,
+           f"purity {got:.4g} is above 1: did you divide by the number of clusters instead of the "
+           "number of points?")
+    expect(abs(got - 1.0) < 1e-6,
+           f"each cluster here holds one label only, so purity must be 1.0, got {got:.4g}"
+           + (": did you compare cluster ids with labels directly? Ids are arbitrary names; take "
+              "the most common label inside each cluster" if abs(got) < 1e-6 else ""))
+
+    # 2. Clusters of different sizes: A = six points (five 0s, one 1), B = two points (a 1, a 2).
+    ids, labels = t([0, 0, 0, 0, 0, 0, 1, 1]), t([0, 0, 0, 0, 0, 1, 1, 2])
+    got = _as_number(cluster_purity(ids, labels), "cluster_purity(...)")
+    expect(got <= 1 + 1e-9,
+           f"purity {got:.4g} is above 1: did you divide by the number of clusters instead of the "
+           "number of points?")
+    expect(abs(got) > 1e-9, "purity 0: integer division (//)? Divide the counts with /")
+    expect(abs(got - (5 / 6 + 1 / 2) / 2) > 1e-6,
+           f"got {got:.4g}, the plain average of the per-cluster purities (5/6 and 1/2): weight each "
+           "cluster by its size, i.e. add up the majority counts and divide by the number of points")
+    expect(abs(got - 7 / 8) > 1e-6,
+           f"got {got:.4g} = 7/8, which counts the most common CLUSTER of each label: you swapped the "
+           "roles; purity takes the most common LABEL inside each cluster")
+    expect_close(got, 6 / 8, "purity with clusters [5 zeros + one 1] and [a 1, a 2]",
+                 hint="expected (5 + 1) / 8: majority count of each cluster, summed, over all points")
+
+    # 3. Cluster ids that are not 0..K-1 (some numbers unused), as some algorithms produce.
+    ids, labels = t([5, 5, 9, 9, 42, 42, 42]), t([3, 3, 1, 0, 2, 2, 2])
+    got = _as_number(cluster_purity(ids, labels), "cluster_purity(...)")
+    expect_close(got, 6 / 7, "purity with cluster ids 5, 9 and 42",
+                 hint="cluster ids need not be 0..K-1: loop over the ids that occur (torch.unique)")
+
+    # 4. A larger random case against the reference.
+    gen = torch.Generator().manual_seed(0)
+    ids, labels = torch.randint(0, 7, (300,), generator=gen), torch.randint(0, 10, (300,), generator=gen)
+    got = _as_number(cluster_purity(ids, labels), "cluster_purity(...)")
+    expect_close(got, _purity_reference(ids, labels), "purity of 300 random points in 7 clusters")
+    return "purity = (sum over clusters of the majority-label count) / number of points"
+
+
+# --- PCA ----------------------------------------------------------------------------------------
+
+
+def _planted_pca_data(n: int = 60, seed: int = 0):
+    """Data (n, 5) float32 whose covariance has exactly the principal axes ``axes`` (5, 5), rows in
+    order of decreasing variance (scales 3, 2, 1, 0.5, 0.25), around a far-from-zero mean."""
+    gen = torch.Generator().manual_seed(seed)
+    dims = 5
+    scales = torch.tensor([3.0, 2.0, 1.0, 0.5, 0.25], dtype=torch.float64)
+    axes, _ = torch.linalg.qr(torch.randn(dims, dims, generator=gen, dtype=torch.float64))
+    axes = axes.T  # rows are orthonormal directions
+    z = torch.randn(n, dims, generator=gen, dtype=torch.float64)
+    z, _ = torch.linalg.qr(z - z.mean(0))  # orthonormal, zero-mean columns: exact sample variances
+    mean = torch.tensor([4.0, -3.0, 6.0, 2.0, 5.0], dtype=torch.float64)
+    x = (n ** 0.5) * z * scales @ axes + mean
+    return x.float(), mean.float(), axes.float()
+
+
+def _same_directions(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-3) -> bool:
+    """True when the rows of a and b are the same unit directions up to sign."""
+    if a.shape != b.shape:
+        return False
+    return bool(torch.all((a.double() * b.double()).sum(1).abs() > 1 - tol))
+
+
+@exercise_check
+def check_pca_fit(pca_fit):
+    """``pca_fit(x, k)``: float (N, D) -> (mean (D,), components (k, D) orthonormal rows)."""
+    x, mean_true, axes = _planted_pca_data()
+    n, d = x.shape
+    k = 2
+    before = x.clone()
+    out = pca_fit(x, k)
+    expect(isinstance(out, tuple) and len(out) == 2,
+           f"pca_fit should return a tuple (mean, components), got {type(out).__name__}")
+    mean, comps = out
+    expect(torch.equal(x, before),
+           "your function changed x in place (x -= mean?): write xc = x - mean instead")
+    expect(torch.is_tensor(mean) and torch.is_tensor(comps), "mean and components should be torch tensors")
+    expect(tuple(mean.shape) != (1, d), f"mean has shape (1, {d}): average with x.mean(0), no keepdim")
+    expect_shape(mean, (d,), "mean (the average image, one value per column)")
+    expect_close(mean, mean_true, "mean", hint="average over the rows (dim=0)", atol=1e-4)
+    expect(tuple(comps.shape) != (k, n),
+           f"components has shape ({k}, {n}), one value per data point: that is U from the SVD. "
+           "The directions in pixel space are the first k rows of Vh")
+    expect(tuple(comps.shape) != (d, k),
+           f"components has shape ({d}, {k}): give one direction per ROW, shape (k, D)")
+    expect_shape(comps, (k, d), f"components for k={k}")
+    gram = comps.double() @ comps.double().T
+    expect(torch.allclose(gram, torch.eye(k, dtype=torch.float64), atol=1e-4),
+           "the components are not orthonormal (each row should have length 1 and be perpendicular "
+           "to the others): take rows of Vh from torch.linalg.svd as they are, without scaling by S")
+    if not _same_directions(comps, axes[:k]):
+        xd = x.double()
+        uncentred = torch.linalg.svd(xd, full_matrices=False).Vh[:k]
+        columns = torch.linalg.svd(xd - xd.mean(0), full_matrices=False).Vh.T[:k]
+        expect(not _same_directions(comps, uncentred, tol=1e-2),
+               "the first direction points at the mean of the data: did you forget to centre the data "
+               "(subtract the mean) before the SVD?")
+        expect(not _same_directions(comps, axes[:k].flip(0)),
+               "the right directions but in the wrong order: the first row must be the direction of "
+               "LARGEST variance (torch.linalg.eigh sorts ascending; svd sorts descending)")
+        expect(not _same_directions(comps, axes.flip(0)[:k]),
+               "these are the directions of SMALLEST variance: order the components by decreasing "
+               "variance (torch.linalg.eigh sorts ascending; svd sorts descending)")
+        expect(not _same_directions(comps, columns, tol=1e-2),
+               "these are columns of Vh: the principal directions are its ROWS (Vh[:k])")
+        expect(False, "the components are not the directions of largest variance: take the first k "
+                      "rows of Vh from the SVD of the centred data")
+    mean_all, comps_all = pca_fit(x, d)
+    expect_shape(comps_all, (d, d), f"components for k={d}")
+    expect(_same_directions(comps_all, axes),
+           f"with k={d} (all components) the directions are wrong: is k used correctly?")
+    _, comps_one = pca_fit(x, 1)
+    expect_shape(comps_one, (1, d), "components for k=1")
+    return "mean and orthonormal components in order of decreasing variance"
+
+
+@exercise_check
+def check_pca_project(pca_project, pca_reconstruct):
+    """``pca_project(x, mean, components)`` -> (N, k); ``pca_reconstruct(z, mean, components)`` -> (N, D)."""
+    x, mean, axes = _planted_pca_data(n=40, seed=1)
+    n, d = x.shape
+    k = 2
+    comps = axes[:k]
+    z = pca_project(x, mean, comps)
+    expect(torch.is_tensor(z), f"pca_project should return a tensor, got {type(z).__name__}")
+    expect(tuple(z.shape) != (n, d),
+           f"pca_project returned shape ({n}, {d}), the size of an image: return the k coordinates "
+           "(x - mean) @ components.T, not a reconstruction")
+    expect_shape(z, (n, k), f"pca_project(x (N={n}, D={d}), mean, components (k={k}, D))")
+    expected = (x - mean) @ comps.T
+    expect(not torch.allclose(z, x @ comps.T, atol=1e-3),
+           "the coordinates are x @ components.T: did you forget to subtract the mean before projecting?")
+    expect_close(z, expected, "pca_project", hint="expected (x - mean) @ components.T", atol=1e-4)
+
+    zs = expected[:5]
+    back = pca_reconstruct(zs, mean, comps)
+    expect(torch.is_tensor(back), f"pca_reconstruct should return a tensor, got {type(back).__name__}")
+    expect_shape(back, (5, d), f"pca_reconstruct(z (5, k={k}), mean, components (k, D={d}))")
+    expect(not torch.allclose(back, zs @ comps, atol=1e-3),
+           "the reconstruction is missing the mean: add it back (z @ components + mean)")
+    expect_close(back, zs @ comps + mean, "pca_reconstruct", hint="expected z @ components + mean",
+                 atol=1e-4)
+    round_trip = pca_reconstruct(pca_project(x, mean, axes), mean, axes)
+    expect_close(round_trip, x, "reconstructing from all D coordinates", atol=1e-3,
+                 hint="with all components, reconstruct(project(x)) must give x back")
+    return "projection and reconstruction match; all components give x back exactly"
+
+
+# --- sampling a Gaussian mixture ----------------------------------------------------------------
+
+
+def _draw(sample_gmm, weights, means, covariances, n, seed, global_seed=1234):
+    """Call the student's sampler with a seeded generator, leaving the global random state alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(global_seed)
+        return sample_gmm(weights, means, covariances, n, generator=torch.Generator().manual_seed(seed))
+
+
+def _covariance(x: torch.Tensor) -> torch.Tensor:
+    xc = x.double() - x.double().mean(0)
+    return xc.T @ xc / (len(x) - 1)
+
+
+@exercise_check
+def check_sample_gmm(sample_gmm):
+    """``sample_gmm(weights (K,), means (K, d), covariances (K, d, d), n, generator)`` -> (n, d)."""
+    t = torch.tensor
+    # 1. Shape, dtype and the use of the generator.
+    weights, means = t([0.5, 0.5]), t([[-10.0, 0.0], [10.0, 0.0]])
+    small = 0.01 * torch.eye(2).expand(2, 2, 2).clone()
+    x = _draw(sample_gmm, weights, means, small, 5, seed=0)
+    expect(torch.is_tensor(x), f"sample_gmm should return a tensor, got {type(x).__name__}")
+    expect(tuple(x.shape) != (2, 5), "the result has shape (d, n): return one sample per ROW, (n, d)")
+    expect_shape(x, (5, 2), "sample_gmm(..., n=5) for d=2")
+    expect(x.dtype == torch.float32, f"the result has dtype {x.dtype}, expected float32 like the means")
+    x2 = _draw(sample_gmm, weights, means, small, 5, seed=0, global_seed=4321)
+    expect(torch.equal(x, x2),
+           "two calls with identically seeded generators gave different samples: pass "
+           "generator=generator to torch.multinomial and torch.randn")
+
+    # 2. Component choice: far-apart means, weights 0.8 / 0.2.
+    n = 4000
+    weights = t([0.8, 0.2])
+    x = _draw(sample_gmm, weights, means, small, n, seed=1)
+    near = torch.cdist(x, means).min(1).values
+    expect(bool(torch.all(near < 5.0)),
+           "some samples are far from every mean: each sample should be means[k] plus noise shaped "
+           "by covariances[k], for the component k drawn for it")
+    left = (x[:, 0] < 0).double().mean().item()
+    expect(0.0 < left < 1.0,
+           "every sample came from the same component: draw a component index for EACH sample "
+           "(torch.multinomial(weights, n, replacement=True))")
+    expect(abs(left - 0.5) > 0.1 or abs(left - 0.8) < 0.05,
+           f"{left:.0%} of the samples come from the component with weight 0.8: did you pick "
+           "components uniformly? Use the weights as probabilities")
+    expect(abs(left - 0.8) < 0.05,
+           f"{left:.0%} of the samples come from the component with weight 0.8 (expected about 80%): "
+           "pick component k with probability weights[k]")
+
+    # 3. One correlated component: the sample mean must be mu and the sample covariance Sigma.
+    sigma = t([[2.0, 1.2], [1.2, 1.0]])
+    chol = torch.linalg.cholesky(sigma)
+    centre = t([[1.0, -2.0]])
+    x = _draw(sample_gmm, t([1.0]), centre, sigma[None], 20000, seed=3)
+    expect_close(x.double().mean(0), centre[0], "the sample mean of one component", atol=0.05,
+                 hint="add the component's mean to the noise")
+    cov = _covariance(x)
+
+    def like(target: torch.Tensor) -> bool:
+        return torch.allclose(cov, target.double(), rtol=0.08, atol=0.05)
+
+    expect(not like(torch.eye(2)),
+           "the samples have identity covariance: scale the noise by the Cholesky factor of the covariance")
+    expect(not like(sigma @ sigma),
+           "the sample covariance is Sigma @ Sigma: multiply the noise by the Cholesky factor L "
+           "(Sigma = L @ L.T), not by Sigma itself")
+    expect(not like(chol.T @ chol),
+           "the sample covariance is L.T @ L: with eps as rows, use eps @ L.T (L @ eps for a column)")
+    expect(not like(torch.diag(torch.diag(sigma))),
+           "the samples are uncorrelated although Sigma is not diagonal: use the full Cholesky factor, "
+           "not the square roots of the variances")
+    shown = [[round(v, 2) for v in row] for row in cov.tolist()]
+    expect(like(sigma), f"the sample covariance is {shown}, expected about {sigma.tolist()}: "
+                        "the noise should be eps @ L.T with L = cholesky(Sigma)")
+
+    # 4. Each component's own covariance: tight on the left, wide on the right.
+    covs = torch.stack([0.01 * torch.eye(2), torch.eye(2)])
+    x = _draw(sample_gmm, t([0.5, 0.5]), means, covs, n, seed=2)
+    var_left, var_right = x[x[:, 0] < 0].var(0).mean().item(), x[x[:, 0] > 0].var(0).mean().item()
+    expect(abs(var_left - 0.01) < 0.005 and abs(var_right - 1.0) < 0.15,
+           f"the spread of the two components is {var_left:.3g} and {var_right:.3g} (expected 0.01 and "
+           "1): each sample should use the covariance of ITS OWN component")
+    return "component choice, means and full covariances all match"
