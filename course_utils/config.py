@@ -26,6 +26,7 @@ PROFILE_HELP = {
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PROFILE_ENV = "COURSE_PROFILE"
+THREADS_ENV = "COURSE_THREADS"
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def limit_threads() -> int | None:
+    """Apply ``$COURSE_THREADS`` (CPU threads for torch, BLAS and OpenMP) if set; returns it.
+
+    The test suite runs two notebooks at once on two cores and sets it to 1: without a limit each
+    kernel starts one thread per core and the oversubscribed runs take about three times longer.
+    """
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"environment variable {THREADS_ENV} must be a positive integer, got {value!r}")
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(int(value))
+    threadpool_limits(int(value))
+    return int(value)
+
+
 def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", quiet: bool = False) -> RunConfig:
     """Resolve the profile (environment override first), seed everything, choose the device; print a line."""
     cfg = RunConfig(profile=resolve_profile(profile), seed=seed, device=choose_device(device))
     seed_everything(seed)
+    limit_threads()
     if not quiet:
         print(f"Run settings: {cfg}")
     return cfg

@@ -55,3 +55,17 @@ def test_bad_seeds(seed):
 def test_cache_dir_override(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
     assert config.cache_dir() == tmp_path
+
+
+def test_thread_limit_from_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("COURSE_THREADS", "1")
+        assert config.limit_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("COURSE_THREADS", "many")
+        with pytest.raises(ValueError, match="COURSE_THREADS must be a positive integer"):
+            config.limit_threads()
+        monkeypatch.delenv("COURSE_THREADS")
+        assert config.limit_threads() is None
+    finally:
+        torch.set_num_threads(before)
