@@ -1,0 +1,250 @@
+"""Checks for notebook 02 (autoencoders): the loss, the convolutional decoder, reusing the encoder.
+
+    check_reconstruction_loss(reconstruction_loss)        # squared error: sum over pixels, mean over batch
+    check_conv_decoder(conv_decoder)                      # codes (B, k) -> images (B, 1, 28, 28) in [0, 1]
+    check_classifier_from_encoder(classifier_from_encoder)  # encoder copy + head; freeze or fine-tune
+
+Each check runs the student's code on inputs whose answer is known (hand-made errors, the reference
+decoder's size, which parameters receive gradients) and names the likely mistake when it fails. The
+checks draw their random inputs from their own generator, so they never change the notebook's.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.autoencoder import conv_decoder as reference_decoder
+from ..models.autoencoder import conv_encoder as reference_encoder
+from . import exercise_check, expect, expect_close, expect_shape
+
+# --- the reconstruction loss ---------------------------------------------------------------------
+
+
+def _loss_value(out, batch: int, what: str = "reconstruction_loss(x_hat, x)") -> torch.Tensor:
+    expect(torch.is_tensor(out),
+           f"{what} returned a {type(out).__name__}: return the torch tensor itself (no .item() or "
+           ".numpy()), so that gradients can flow back into the model")
+    expect(out.dim() == 0 or tuple(out.shape) != (batch,),
+           f"{what} returned one number per image (shape {tuple(out.shape)}): average them over the batch "
+           "with .mean() to get a single loss")
+    expect(out.dim() == 0, f"{what} should be a single number (a 0-d tensor), got shape {tuple(out.shape)}")
+    return out
+
+
+@exercise_check
+def check_reconstruction_loss(reconstruction_loss):
+    """``reconstruction_loss(x_hat, x)``: float (B, ...) twice -> 0-d tensor, sum over pixels, mean over B."""
+    # 1. Two hand-made "images" of 2x2 pixels whose errors are known. Image 1 is off by 0.5 in one
+    #    pixel (squared error 0.25), image 2 by (-1, 1, 0.5, 0) (squared error 2.25): the answer is
+    #    (0.25 + 2.25) / 2 = 1.25. The usual mix-ups give the other values listed below.
+    x = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]], [[[1.0, 0.0], [0.5, 0.0]]]])
+    error = torch.tensor([[[[0.5, 0.0], [0.0, 0.0]]], [[[-1.0, 1.0], [0.5, 0.0]]]])
+    x_hat = (x + error).requires_grad_()
+    x_before, x_hat_before = x.clone(), x_hat.detach().clone()
+    got = _loss_value(reconstruction_loss(x_hat, x), 2)
+    expect(torch.equal(x, x_before) and torch.equal(x_hat.detach(), x_hat_before),
+           "your function changed its inputs in place: compute on new tensors (no -=, **= or .pow_())")
+    value = float(got.detach())
+    expect(abs(value) > 1e-9,
+           "the loss is 0 although x_hat differs from x: are you comparing x_hat with itself (or x with x)?")
+    # The loss must depend on the target x, not only on x_hat.
+    other = _loss_value(reconstruction_loss(x_hat.detach(), torch.zeros_like(x)), 2)
+    expect(abs(float(other) - value) > 1e-6,
+           "changing the target x does not change the loss: compare x_hat with x, the images that were encoded")
+    mistakes = [
+        (2.5 / 8, "you averaged over the pixels as well as the batch (that is F.mse_loss's default): sum the "
+                  "squared errors over each image's pixels, then average over the images"),
+        (2.5 / 8 * 784, "you hard-coded 784 pixels: these test images have 4; sum over every dimension after "
+                        "the first instead of multiplying a mean by 784"),
+        (2.5, "you summed over the batch too: average over the images, or the loss grows with the batch size"),
+        (2.5 / 4, "you summed over the batch and averaged over the pixels: it is the other way round "
+                  "(sum over pixels, mean over images)"),
+        (1.5, "this is the absolute error: square the differences instead of taking .abs()"),
+        (1.0, "this is the length of the error (a square root of the sum): use the squared error, no sqrt "
+              "(torch.norm and torch.dist take the root)"),
+        (0.5, "the differences were added without squaring them: positive and negative errors cancel; square them"),
+    ]
+    for wrong, hint in mistakes:
+        expect(abs(value - wrong) > 1e-5, f"got {value:.4g}: {hint}")
+    expect_close(value, 1.25, "the loss of two 2x2 images with squared errors 0.25 and 2.25",
+                 hint="sum the squared errors over each image's pixels, then average over the batch")
+    expect(got.requires_grad and got.grad_fn is not None,
+           "the loss carries no gradient: did you call .detach(), .item() or work under torch.no_grad()?")
+    got.backward()
+    expect(x_hat.grad is not None, "no gradient reached x_hat: build the loss from x_hat with torch operations")
+    expect_close(x_hat.grad, 2 * error / 2, "the gradient of the loss with respect to x_hat",
+                 hint="expected 2 (x_hat - x) / B")
+
+    # 2. A batch of digit-shaped images and the same batch flattened to (B, 784).
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 1, 28, 28, generator=gen)
+    x_hat = torch.rand(5, 1, 28, 28, generator=gen)
+    expected = (x_hat - x).pow(2).flatten(1).sum(1).mean()
+    expect_close(_loss_value(reconstruction_loss(x_hat, x), 5), expected, "the loss on 5 images (5, 1, 28, 28)",
+                 atol=1e-3)
+    try:
+        flat = reconstruction_loss(x_hat.flatten(1), x.flatten(1))
+    except Exception as err:  # e.g. .sum(dim=(1, 2, 3)) on a 2-D tensor
+        expect(False, f"the loss fails on flat images (5, 784) ({type(err).__name__}: {err}): sum over every "
+                      "dimension after the first, e.g. (x_hat - x).flatten(1), so any (B, ...) shape works")
+    expect_close(_loss_value(flat, 5), expected, "the loss on flat images (5, 784)", atol=1e-3,
+                 hint="the same images flattened must give the same loss")
+    return "squared error summed over pixels, averaged over the batch, with gradients"
+
+
+# --- the convolutional decoder -------------------------------------------------------------------
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@exercise_check
+def check_conv_decoder(conv_decoder):
+    """``conv_decoder(latent_dim)`` -> module: codes float (B, latent_dim) -> images float (B, 1, 28, 28) in [0, 1]."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        decoder = conv_decoder(3)
+        expect(isinstance(decoder, nn.Module),
+               f"conv_decoder should return an nn.Module (e.g. an nn.Sequential), got {type(decoder).__name__}")
+        z = torch.randn(5, 3, requires_grad=True)
+        out = decoder(z)
+        expect(torch.is_tensor(out), f"the decoder's output should be a tensor, got {type(out).__name__}")
+        shape = tuple(out.shape)
+        expect(shape != (5, 784), "the output is flat (5, 784): the mirror of the encoder ends with images; "
+                                  "no Flatten at the end (nn.Unflatten belongs right after the first Linear)")
+        expect(out.dim() == 4, f"the output has shape {shape}: images are (B, 1, 28, 28), keep the channel "
+                               "dimension (do not squeeze it)")
+        expect(shape[1] == 1, f"the output has {shape[1]} channels: the last ConvTranspose2d makes ONE grey "
+                              "channel (out_channels=1)")
+        expect(shape[2:] != (14, 14), "the output is 14x14: it needs two upsampling steps, 7 -> 14 -> 28 "
+                                      "(two ConvTranspose2d layers with stride 2)")
+        expect(shape[2:] == (28, 28), f"the output is {shape[2]}x{shape[3]}: a ConvTranspose2d with "
+                                      "kernel_size=4, stride=2, padding=1 doubles the size exactly (7 -> 14 -> 28); "
+                                      "did you start from 7x7 (nn.Unflatten(1, (32, 7, 7)))?")
+        expect_shape(out, (5, 1, 28, 28), "the decoder's output for codes (5, 3)")
+        expect(any(isinstance(m, nn.ConvTranspose2d) for m in decoder.modules()),
+               "the decoder has no nn.ConvTranspose2d: after the first Linear and Unflatten, upsample with "
+               "transposed convolutions (the mirror image of the encoder's strided convolutions)")
+        low, high = float(out.detach().min()), float(out.detach().max())
+        expect(low >= 0 and high <= 1, f"the output has values in [{low:.3g}, {high:.3g}]: pixel intensities lie in "
+                                       "[0, 1]; did you forget the final nn.Sigmoid()?")
+        with torch.no_grad():
+            big = decoder(50 * z.detach())
+        expect(float(big.min()) >= 0 and float(big.max()) <= 1,
+               f"for large codes the output reaches [{float(big.min()):.3g}, {float(big.max()):.3g}]: the last "
+               "layer must squash into [0, 1] whatever its input, i.e. nn.Sigmoid() (ReLU is unbounded)")
+        out.sum().backward()
+        expect(z.grad is not None and bool((z.grad.abs().sum(0) > 0).all()),
+               "some coordinates of z have no effect on the image: the first Linear layer must read all "
+               "latent_dim numbers")
+        try:
+            out7 = conv_decoder(7)(torch.randn(2, 7))
+        except Exception as err:
+            expect(False, f"conv_decoder(7) fails on codes of shape (2, 7) ({type(err).__name__}: {err}): use "
+                          "the latent_dim argument as the first Linear layer's input size, not a fixed number")
+        expect_shape(out7, (2, 1, 28, 28), "conv_decoder(7)'s output for codes (2, 7)")
+        mine, reference = _count(decoder), _count(reference_decoder(3))
+    expect(mine == reference,
+           f"the decoder has {mine:,} parameters, the one described has {reference:,}: compare your layers with "
+           "the table (Linear latent_dim -> 32*7*7, ConvTranspose2d 32 -> 16, ConvTranspose2d 16 -> 1, all "
+           "transposed convs with kernel_size=4, stride=2, padding=1)")
+    return "codes (B, k) become images (B, 1, 28, 28) in [0, 1] through 7 -> 14 -> 28"
+
+
+# --- reusing the encoder: freeze or fine-tune ----------------------------------------------------
+
+
+def _split_parameters(model: nn.Module, encoder: nn.Module):
+    """The model's parameters that hold the encoder's values (in the encoder's order) and the others."""
+    params = list(model.parameters())
+    copies, used = [], set()
+    for p in encoder.parameters():
+        match = next((i for i, q in enumerate(params)
+                      if i not in used and q.shape == p.shape and torch.equal(q.detach(), p.detach())), None)
+        expect(match is not None,
+               "the classifier does not hold the encoder's weights: use the encoder passed in (a copy of it), "
+               "not a freshly built one, or the pretraining is thrown away")
+        used.add(match)
+        copies.append(params[match])
+    return copies, [q for i, q in enumerate(params) if i not in used]
+
+
+def _has_gradient(p: torch.Tensor) -> bool:
+    return p.grad is not None and bool(p.grad.abs().sum() > 0)
+
+
+@exercise_check
+def check_classifier_from_encoder(classifier_from_encoder):
+    """``classifier_from_encoder(encoder, latent_dim, num_classes, freeze)`` -> module: images -> logits."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        latent_dim, num_classes = 6, 4
+        encoder = reference_encoder(latent_dim)
+        state = {k: v.clone() for k, v in encoder.state_dict().items()}
+        x = torch.rand(3, 1, 28, 28)
+        labels = torch.tensor([0, 1, 3])
+
+        # 1. Frozen: output shape, the encoder's weights inside, gradients only for the head.
+        model = classifier_from_encoder(encoder, latent_dim, num_classes, freeze=True)
+        expect(isinstance(model, nn.Module),
+               f"classifier_from_encoder should return an nn.Module, got {type(model).__name__}")
+        expect(all(p.requires_grad for p in encoder.parameters()),
+               "your function switched off the gradients of the encoder passed in: freeze the COPY, so the "
+               "original can still be fine-tuned (or copied) later")
+        logits = model(x)
+        expect(torch.is_tensor(logits), f"the classifier should return a tensor, got {type(logits).__name__}")
+        expect(tuple(logits.shape) != (3, latent_dim),
+               f"the output has shape (3, {latent_dim}), the size of the code: add the head "
+               "(nn.BatchNorm1d(latent_dim), then nn.Linear(latent_dim, num_classes)) after the encoder")
+        expect(tuple(logits.shape) != (3, 10),
+               "the output has 10 logits, but num_classes=4 was asked for: use the num_classes argument")
+        expect_shape(logits, (3, num_classes), f"the logits for 3 images with num_classes={num_classes}")
+        copies, head = _split_parameters(model, encoder)
+        expect(bool(head), "the classifier has no parameters of its own: add a new head (nn.BatchNorm1d, "
+                           "nn.Linear(latent_dim, num_classes))")
+        expect(logits.requires_grad,
+               "with freeze=True nothing in the classifier learns, the head gets no gradient either: freeze only "
+               "the encoder; the new head must learn")
+        F.cross_entropy(logits, labels).backward()
+        expect(all(p.grad is None for p in encoder.parameters()),
+               "gradients reached the encoder passed in: the classifier must work on a copy "
+               "(copy.deepcopy(encoder)), so that every run starts from the same pretrained weights")
+        expect(all(_has_gradient(p) for p in head),
+               "with freeze=True the head gets no gradient: freeze only the encoder; the new head must learn")
+        expect(not any(_has_gradient(p) for p in copies),
+               "with freeze=True the encoder still gets gradients: switch them off on the copied encoder "
+               "with .requires_grad_(False)")
+
+        # 2. Fine-tuned: every parameter learns, and training never touches the encoder passed in.
+        model = classifier_from_encoder(encoder, latent_dim, num_classes, freeze=False)
+        copies, head = _split_parameters(model, encoder)
+        logits = model(x)
+        expect_shape(logits, (3, num_classes), "the logits with freeze=False")
+        F.cross_entropy(logits, labels).backward()
+        expect(all(_has_gradient(p) for p in copies),
+               "with freeze=False the encoder gets no gradients: fine-tuning trains the encoder too (leave "
+               "requires_grad on, and do not .detach() the code or use torch.no_grad())")
+        expect(all(_has_gradient(p) for p in head), "with freeze=False the head gets no gradient")
+        torch.optim.SGD(model.parameters(), lr=0.1).step()
+        changed = [k for k, v in encoder.state_dict().items() if not torch.equal(v, state[k])]
+        expect(not changed,
+               "training the classifier changed the encoder passed in: use a copy (copy.deepcopy(encoder)) so "
+               "that every run starts from the same pretrained weights")
+
+        # 3. Another code size and the default number of classes.
+        other = classifier_from_encoder(reference_encoder(3), 3, 10, freeze=False)
+        try:
+            out = other(x)
+        except Exception as err:
+            expect(False, f"with latent_dim=3 the classifier fails ({type(err).__name__}: {err}): the head's "
+                          "input size is the latent_dim argument, not a fixed number")
+        expect_shape(out, (3, 10), "the logits with latent_dim=3, num_classes=10")
+
+        # 4. The head normalises the code: in training mode, rescaling the code leaves the logits alone.
+        expect(any(isinstance(m, nn.BatchNorm1d) for m in model.modules()),
+               "the head has no nn.BatchNorm1d: the pretrained code's numbers have an arbitrary scale (often "
+               "tens), which makes a bare linear head learn slowly; put nn.BatchNorm1d(latent_dim) before it")
+    return "a copy of the encoder plus a head (BatchNorm1d, Linear); freeze=True trains only the head"

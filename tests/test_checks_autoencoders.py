@@ -1,0 +1,204 @@
+"""The checks of notebook 02 pass the solutions, fail the stubs and name the cause of typical mistakes."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.checks import NOT_IMPLEMENTED_HINT, CheckFailed
+from course_utils.checks.autoencoders import (
+    check_classifier_from_encoder,
+    check_conv_decoder,
+    check_reconstruction_loss,
+)
+from course_utils.models.autoencoder import classifier_from_encoder, conv_decoder, reconstruction_loss
+
+
+@pytest.fixture(autouse=True)
+def lenient(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise: replace this line with your code")
+
+
+@pytest.mark.parametrize("check", [check_reconstruction_loss, check_conv_decoder, check_classifier_from_encoder])
+def test_stub_fails_with_not_implemented_hint(check):
+    result = check(stub)
+    assert not result.passed and result.message == NOT_IMPLEMENTED_HINT
+
+
+def test_strict_mode_raises(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
+    with pytest.raises(CheckFailed, match="not implemented"):
+        check_conv_decoder(stub)
+
+
+# --- reconstruction loss ---------------------------------------------------------------------------
+
+
+def test_loss_reference_and_alternative_solutions_pass():
+    assert check_reconstruction_loss(reconstruction_loss).passed
+    assert check_reconstruction_loss(lambda a, b: F.mse_loss(a, b, reduction="sum") / len(a)).passed
+    assert check_reconstruction_loss(lambda a, b: ((b - a) ** 2).reshape(len(a), -1).sum(-1).mean()).passed
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda a, b: F.mse_loss(a, b), "averaged over the pixels as well"),
+    (lambda a, b: ((a - b) ** 2).mean() * 784, "hard-coded 784"),
+    (lambda a, b: ((a - b) ** 2).sum(), "summed over the batch too"),
+    (lambda a, b: ((a - b) ** 2).sum(0).mean(), "other way round"),
+    (lambda a, b: (a - b).abs().flatten(1).sum(1).mean(), "absolute error"),
+    (lambda a, b: (a - b).flatten(1).norm(dim=1).mean(), "square root"),
+    (lambda a, b: (a - b).flatten(1).sum(1).mean(), "without squaring"),
+    (lambda a, b: ((a - a) ** 2).sum(), "comparing x_hat with itself"),
+    (lambda a, b: (a ** 2).flatten(1).sum(1).mean(), "does not change the loss"),
+    (lambda a, b: ((a - b) ** 2).flatten(1).sum(1), "one number per image"),
+    (lambda a, b: ((a - b) ** 2).flatten(1).sum(1).mean().item(), "no .item()"),
+    (lambda a, b: ((a - b) ** 2).flatten(1).sum(1).mean().detach(), "carries no gradient"),
+    (lambda a, b: ((a - b) ** 2).sum(dim=(1, 2, 3)).mean(), "flat images"),
+])
+def test_typical_loss_mistakes_are_named(wrong, words):
+    result = check_reconstruction_loss(wrong)
+    assert not result.passed
+    assert words in result.message, result.message
+
+
+def test_loss_that_changes_its_input_is_named():
+    def in_place(a, b):
+        b.mul_(0.5)
+        return ((a - b) ** 2).flatten(1).sum(1).mean()
+
+    result = check_reconstruction_loss(in_place)
+    assert not result.passed and "in place" in result.message
+
+
+# --- convolutional decoder ----------------------------------------------------------------------
+
+
+def test_decoder_reference_passes():
+    result = check_conv_decoder(conv_decoder)
+    assert result.passed, result.message
+
+
+def test_check_leaves_the_global_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check_conv_decoder(conv_decoder)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def _decoder(latent_dim, last=None, sizes=(4, 2, 1), out_channels=1, flat=False, fixed=None, convt=True):
+    k, s, p = sizes
+    first = fixed if fixed is not None else latent_dim
+    layers = [nn.Linear(first, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7))]
+    if convt:
+        layers += [nn.ConvTranspose2d(32, 16, k, s, p), nn.ReLU(), nn.ConvTranspose2d(16, out_channels, k, s, p)]
+    else:
+        layers += [nn.Flatten(), nn.Linear(32 * 49, 784), nn.Unflatten(1, (1, 28, 28))]
+    layers += [last if last is not None else nn.Sigmoid()]
+    if flat:
+        layers.append(nn.Flatten())
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda k: _decoder(k, last=nn.Identity()), "forget the final nn.Sigmoid()"),
+    (lambda k: _decoder(k, last=nn.ReLU()), "ReLU is unbounded"),
+    (lambda k: _decoder(k, flat=True), "output is flat"),
+    (lambda k: _decoder(k, out_channels=3), "ONE grey channel"),
+    (lambda k: _decoder(k, sizes=(3, 2, 1)), "doubles the size exactly"),
+    (lambda k: _decoder(k, fixed=3), "use the latent_dim argument"),
+    (lambda k: _decoder(k, convt=False), "no nn.ConvTranspose2d"),
+    (lambda k: nn.Sequential(_decoder(k), nn.Flatten(1, 2)), "keep the channel dimension"),
+    (lambda k: nn.Sequential(nn.Linear(k, 32 * 49), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+                             nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid()), "two upsampling steps"),
+    (lambda k: conv_decoder(k, channels=(8, 32)), "parameters"),
+    (lambda k: "not a module", "should return an nn.Module"),
+])
+def test_typical_decoder_mistakes_are_named(wrong, words):
+    result = check_conv_decoder(wrong)
+    assert not result.passed
+    assert words in result.message, result.message
+
+
+def test_decoder_ignoring_part_of_the_code_is_named():
+    class HalfCode(nn.Module):
+        def __init__(self, k):
+            super().__init__()
+            self.inner = conv_decoder(k)
+
+        def forward(self, z):
+            return self.inner(torch.cat([z[:, :1], torch.zeros_like(z[:, 1:])], 1))
+
+    result = check_conv_decoder(HalfCode)
+    assert not result.passed and "no effect" in result.message
+
+
+# --- reusing the encoder ----------------------------------------------------------------------------
+
+
+def test_classifier_reference_and_alternatives_pass():
+    assert check_classifier_from_encoder(classifier_from_encoder).passed
+
+    def detached(encoder, latent_dim, num_classes=10, freeze=False):
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = copy.deepcopy(encoder)
+                self.head = nn.Sequential(nn.BatchNorm1d(latent_dim), nn.Linear(latent_dim, num_classes))
+
+            def forward(self, x):
+                z = self.encoder(x)
+                return self.head(z.detach() if freeze else z)
+
+        return Model()
+
+    assert check_classifier_from_encoder(detached).passed
+
+
+def _sequential(encoder, latent_dim, num_classes, freeze, copy_it=True, freeze_what="encoder", norm=True):
+    enc = copy.deepcopy(encoder) if copy_it else encoder
+    head = nn.Sequential(nn.BatchNorm1d(latent_dim), nn.Linear(latent_dim, num_classes)) if norm \
+        else nn.Linear(latent_dim, num_classes)
+    model = nn.Sequential(enc, head)
+    if freeze:
+        {"encoder": enc, "all": model, "head": head}[freeze_what].requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda e, k, c=10, freeze=False: _sequential(e, k, c, freeze, copy_it=False), "passed in"),
+    (lambda e, k, c=10, freeze=False: _sequential(e, k, c, False), "still gets gradients"),
+    (lambda e, k, c=10, freeze=False: _sequential(e, k, c, freeze, freeze_what="all"), "head gets no gradient"),
+    (lambda e, k, c=10, freeze=False: _sequential(e, k, c, True), "freeze=False the encoder gets no gradients"),
+    (lambda e, k, c=10, freeze=False: _sequential(e, k, 10, freeze), "use the num_classes argument"),
+    (lambda e, k, c=10, freeze=False: copy.deepcopy(e), "add the head"),
+    (lambda e, k, c=10, freeze=False: _sequential(e, 6, c, freeze), "latent_dim=3"),
+    (lambda e, k, c=10, freeze=False: _fresh(e, k, c, freeze), "freshly built"),
+    (lambda e, k, c=10, freeze=False: _sequential(e, k, c, freeze, norm=False), "no nn.BatchNorm1d"),
+])
+def test_typical_classifier_mistakes_are_named(wrong, words):
+    result = check_classifier_from_encoder(wrong)
+    assert not result.passed
+    assert words in result.message, result.message
+
+
+def _fresh(encoder, latent_dim, num_classes, freeze):
+    from course_utils.models.autoencoder import conv_encoder
+
+    return classifier_from_encoder(conv_encoder(latent_dim), latent_dim, num_classes, freeze)
+
+
+def test_fine_tuning_the_original_encoder_is_named():
+    def no_copy_fine_tune(encoder, latent_dim, num_classes=10, freeze=False):
+        if freeze:
+            return classifier_from_encoder(encoder, latent_dim, num_classes, True)
+        return nn.Sequential(encoder, nn.BatchNorm1d(latent_dim), nn.Linear(latent_dim, num_classes))
+
+    result = check_classifier_from_encoder(no_copy_fine_tune)
+    assert not result.passed and "changed the encoder passed in" in result.message
