@@ -1,0 +1,368 @@
+"""Checks for notebook 06 (GANs): the two losses, one alternating training step and interpolation.
+
+    check_discriminator_loss(discriminator_loss)   # logits on real (N,), on fakes (M,) -> 0-d loss
+    check_generator_loss(generator_loss)           # the non-saturating -mean log D(G(z)) from logits
+    check_gan_step(gan_step)                       # one D update (fakes detached), then one G update
+    check_interpolate(interpolate)                 # evenly spaced points from z0 to z1, ends included
+
+The losses are compared with the values of the typical wrong versions (labels swapped, the
+saturating loss, logits used as probabilities, ...) so a failure names the mistake. The training
+step is run on tiny networks whose gradients are watched: the discriminator's update must not send
+gradients into the generator, and the result must match the reference step exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import exercise_check, expect, expect_close, expect_shape
+
+LOGITS_HINT = ("these are logits (any real number), not probabilities: turn them into log-probabilities "
+               "with F.logsigmoid (log D = logsigmoid(a), log(1 - D) = logsigmoid(-a)) or use "
+               "F.binary_cross_entropy_with_logits")
+
+
+def _call(fn, *args):
+    """Run the student's function; turn the errors of typical mistakes into hints."""
+    try:
+        return fn(*args)
+    except (RuntimeError, ValueError) as err:
+        text = str(err)
+        expect("between 0 and 1" not in text and "between 0.0 and 1.0" not in text,
+               f"your code raised: {text.splitlines()[0]} -- {LOGITS_HINT}")
+        expect("modified by an inplace operation" not in text,
+               "the generator's backward pass needs the discriminator as it was when you called it, but "
+               "d_opt.step() changed it in between: compute the generator's loss with a NEW forward pass "
+               "discriminator(fake) after the discriminator's update")
+        expect("backward through the graph a second time" not in text,
+               "the generator's backward pass went through a graph that the discriminator's backward had "
+               "already freed: detach the fakes for the discriminator (discriminator(fake.detach())) and "
+               "call the discriminator again on fake for the generator's loss")
+        raise
+
+
+def _scalar(out, what: str) -> torch.Tensor:
+    expect(torch.is_tensor(out), f"{what} should return a torch tensor (so that .backward() works), "
+                                 f"got {type(out).__name__}")
+    expect(out.dim() == 0, f"{what} returned shape {tuple(out.shape)}: average over the batch with .mean() "
+                           "to get one number (a 0-d tensor)")
+    return out.detach().double()
+
+
+def _close(a: torch.Tensor, b: torch.Tensor | float, tol: float = 1e-4) -> bool:
+    b = torch.as_tensor(b, dtype=torch.float64)
+    return bool(torch.isfinite(a) and torch.isfinite(b) and (a - b).abs() <= tol * (1 + b.abs()))
+
+
+# --- the discriminator's loss -------------------------------------------------------------------
+
+def _d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return -F.logsigmoid(real.double()).mean() - F.logsigmoid(-fake.double()).mean()
+
+
+@exercise_check
+def check_discriminator_loss(discriminator_loss):
+    """``discriminator_loss(real_logits (N,), fake_logits (M,))`` -> 0-d: -mean log D(x) - mean log(1 - D(G(z)))."""
+    t = torch.tensor
+    # 1. Moderate logits, different batch sizes for real and fake.
+    real, fake = t([2.0, -1.0, 0.5, 3.0]), t([-2.5, 1.0])
+    before = (real.clone(), fake.clone())
+    out = _scalar(_call(discriminator_loss, real, fake), "discriminator_loss")
+    expect(torch.equal(real, before[0]) and torch.equal(fake, before[1]),
+           "your function changed its inputs: compute on new tensors (no in-place operations)")
+    expect(bool(torch.isfinite(out)), f"the loss is {out.item()} for ordinary logits: {LOGITS_HINT}")
+    want = _d_loss(real, fake)
+    if not _close(out, want):
+        expect(not _close(out, _d_loss(-real, -fake)),
+               "real and fake are swapped: the discriminator wants D(x) -> 1 for REAL samples (label 1) "
+               "and D(G(z)) -> 0 for fakes (label 0)")
+        expect(not _close(out, -want),
+               "the loss has the wrong sign: you returned the objective the discriminator MAXIMISES, "
+               "log D(x) + log(1 - D(G(z))); return its negative, a loss to minimise")
+        expect(not _close(out, want / 2),
+               "the loss is half the expected value: add the real and the fake term, do not average them")
+        expect(not _close(out, -F.logsigmoid(real.double()).sum() - F.logsigmoid(-fake.double()).sum()),
+               "the loss grows with the batch size: take the MEAN over each batch, not the sum")
+        both = torch.cat([F.logsigmoid(real.double()), F.logsigmoid(-fake.double())])
+        expect(not _close(out, -both.mean()),
+               "you averaged over real and fake samples together; the objective is the mean over the real "
+               "batch plus the mean over the fake batch (they may have different sizes)")
+        expect(not _close(out, _d_loss(torch.sigmoid(real), torch.sigmoid(fake))),
+               "sigmoid was applied twice: the inputs are already logits, and F.binary_cross_entropy_with_"
+               "logits (or F.logsigmoid) applies the sigmoid itself")
+        expect(False, f"the loss is {out.item():.5g}, expected {want.item():.5g} = "
+                      "-mean log sigmoid(real_logits) - mean log(1 - sigmoid(fake_logits))")
+
+    # 2. Logits between 0 and 1 look like probabilities: the student must still treat them as logits.
+    real, fake = t([0.9, 0.7, 0.8]), t([0.2, 0.1, 0.3])
+    out = _scalar(_call(discriminator_loss, real, fake), "discriminator_loss")
+    as_probs = -(real.double().log().mean() + (1 - fake.double()).log().mean())
+    expect(not _close(out, as_probs), f"the inputs were used as probabilities: {LOGITS_HINT}")
+    expect_close(out, _d_loss(real, fake), "discriminator_loss on logits between 0 and 1", hint=LOGITS_HINT)
+
+    # 3. A confident discriminator: |logits| = 20, where 1 - sigmoid(20) rounds to 0 in float32.
+    real, fake = t([20.0, -20.0]), t([-20.0, 20.0])
+    out = _scalar(_call(discriminator_loss, real, fake), "discriminator_loss")
+    expect(bool(torch.isfinite(out)),
+           f"the loss is {out.item()} for confident logits (+-20): 1 - sigmoid(20) rounds to 0 and log(0) = "
+           "-inf. Use log(1 - sigmoid(a)) = F.logsigmoid(-a), or F.binary_cross_entropy_with_logits")
+    expect_close(out, _d_loss(real, fake), "discriminator_loss for logits +-20", rtol=1e-3,
+                 hint="log(sigmoid(a)) is clipped or rounded here: use F.logsigmoid or "
+                      "F.binary_cross_entropy_with_logits, which are exact for large logits")
+
+    # 4. Gradients: raising a real logit lowers the loss, raising a fake logit raises it.
+    real = t([0.3, -0.4], requires_grad=True)
+    fake = t([0.1, 0.6, -1.2], requires_grad=True)
+    out = _call(discriminator_loss, real, fake)
+    expect(out.requires_grad, "the loss has no gradient: did you call .item(), .detach() or use numpy? "
+                              "Keep it a torch tensor so .backward() reaches the discriminator")
+    out.backward()
+    expect(real.grad is not None and fake.grad is not None,
+           "the loss does not depend on both inputs: use the real AND the fake logits")
+    expect_close(real.grad, (torch.sigmoid(real.detach()) - 1) / 2, "d loss / d real_logits")
+    expect_close(fake.grad, torch.sigmoid(fake.detach()) / 3, "d loss / d fake_logits")
+    return "binary cross-entropy with real -> 1 and fake -> 0, stable for confident logits"
+
+
+# --- the generator's non-saturating loss --------------------------------------------------------
+
+@exercise_check
+def check_generator_loss(generator_loss):
+    """``generator_loss(fake_logits (N,))`` -> 0-d: the non-saturating -mean log D(G(z))."""
+    t = torch.tensor
+    fake = t([-3.0, -0.5, 1.5, 0.2])
+    before = fake.clone()
+    out = _scalar(_call(generator_loss, fake), "generator_loss")
+    expect(torch.equal(fake, before), "your function changed its input: no in-place operations")
+    expect(bool(torch.isfinite(out)), f"the loss is {out.item()} for ordinary logits: {LOGITS_HINT}")
+    f64 = fake.double()
+    want = -F.logsigmoid(f64).mean()
+    if not _close(out, want):
+        expect(not _close(out, F.logsigmoid(-f64).mean()),
+               "this is the SATURATING loss log(1 - D(G(z))), the minimax objective: its gradient vanishes "
+               "while the discriminator rejects the fakes. Minimise -log D(G(z)) instead")
+        expect(not _close(out, -F.logsigmoid(-f64).mean()),
+               "this is the discriminator's term for fakes (label 0, -log(1 - D(G(z)))): the generator wants "
+               "its fakes called REAL, label 1: -log D(G(z))")
+        expect(not _close(out, F.logsigmoid(f64).mean()),
+               "the loss has the wrong sign: the generator MINIMISES -log D(G(z)) (equivalently maximises "
+               "log D(G(z)))")
+        expect(not _close(out, -F.logsigmoid(f64).sum()), "the loss is a sum: take the MEAN over the batch")
+        expect(not _close(out, -F.logsigmoid(torch.sigmoid(f64)).mean()),
+               "sigmoid was applied twice: the input is already a logit")
+        expect(False, f"the loss is {out.item():.5g}, expected {want.item():.5g} = -mean log sigmoid(fake_logits)")
+
+    # Logits between 0 and 1 must still be treated as logits.
+    fake = t([0.1, 0.5, 0.9])
+    out = _scalar(_call(generator_loss, fake), "generator_loss")
+    expect(not _close(out, -fake.double().log().mean()), f"the inputs were used as probabilities: {LOGITS_HINT}")
+    expect_close(out, -F.logsigmoid(fake.double()).mean(), "generator_loss on logits between 0 and 1",
+                 hint=LOGITS_HINT)
+
+    # A discriminator that rejects the fakes confidently: logits -30. The loss must stay finite and large,
+    # and its gradient strong (about -1/N per logit), which is the point of the non-saturating loss.
+    fake = t([-30.0, -8.0], requires_grad=True)
+    out = _call(generator_loss, fake)
+    expect(torch.is_tensor(out) and out.requires_grad,
+           "the loss has no gradient: keep it a torch tensor (no .item(), .detach() or numpy)")
+    expect(bool(torch.isfinite(out)), f"the loss is {out.item()} for logits -30: use F.logsigmoid, "
+                                      "which stays exact where log(sigmoid(-30)) loses precision")
+    out.backward()
+    expect_close(fake.grad, (torch.sigmoid(fake.detach()) - 1) / 2, "d loss / d fake_logits at logits (-30, -8)",
+                 hint="the gradient should be about -1/N while the discriminator rejects the fakes: "
+                      "that strong signal is why this loss is used")
+    return "-mean log D(G(z)): strong gradients while the discriminator still rejects the fakes"
+
+
+# --- one training step ----------------------------------------------------------------------------
+
+class _TinyD(nn.Module):
+    """2-D points (N, 2) -> logits (N,)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1))
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+class _WatchedSGD(torch.optim.SGD):
+    """SGD that remembers the other network's parameters and gradients at the moment it steps."""
+
+    def __init__(self, params, lr, other: nn.Module):
+        super().__init__(params, lr=lr)
+        self.other = other
+        self.seen: list[dict] = []
+
+    def step(self, closure=None):
+        self.seen.append({"params": [p.detach().clone() for p in self.other.parameters()],
+                          "grads": [None if p.grad is None else p.grad.detach().clone()
+                                    for p in self.other.parameters()]})
+        return super().step(closure)
+
+
+def _setup(seed: int = 0, leftover: float = 0.5):
+    """Tiny G (3 -> 2), D (2 -> logits), watched SGD optimisers, a real batch and z; grads pre-filled."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        g, d = nn.Linear(3, 2), _TinyD()
+    real = torch.randn(5, 2, generator=gen) + 1.0
+    z = torch.randn(5, 3, generator=gen)
+    for p in list(g.parameters()) + list(d.parameters()):
+        p.grad = torch.full_like(p, leftover)  # left over from an earlier step: zero_grad must clear them
+    g_opt = _WatchedSGD(g.parameters(), lr=0.2, other=d)
+    d_opt = _WatchedSGD(d.parameters(), lr=0.2, other=g)
+    return g, d, g_opt, d_opt, real, z
+
+
+def _reference_step(g, d, g_opt, d_opt, real, z, *, saturating=False, detach=True, zero_d=True, zero_g=True,
+                    swap=False):
+    fake = g(z)
+    if zero_d:
+        d_opt.zero_grad()
+    real_logits, fake_logits = d(real), d(fake.detach() if detach else fake)
+    if swap:
+        real_logits, fake_logits = fake_logits, real_logits
+    d_loss = -F.logsigmoid(real_logits).mean() - F.logsigmoid(-fake_logits).mean()
+    d_loss.backward()
+    d_opt.step()
+    if zero_g:
+        g_opt.zero_grad()
+    logits = d(fake)
+    g_loss = F.logsigmoid(-logits).mean() if saturating else -F.logsigmoid(logits).mean()
+    g_loss.backward()
+    g_opt.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+
+def _params(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor], tol: float = 1e-5) -> bool:
+    return all(torch.allclose(x, y, atol=tol, rtol=1e-4) for x, y in zip(a, b, strict=True))
+
+
+def _reference_after(**variant):
+    g, d, g_opt, d_opt, real, z = _setup()
+    out = _reference_step(g, d, g_opt, d_opt, real, z, **variant)
+    return _params(g), _params(d), out
+
+
+def _number(value, what: str) -> float:
+    if torch.is_tensor(value):
+        expect(value.numel() == 1, f"{what} should be one number, got shape {tuple(value.shape)}")
+        return float(value.detach())
+    expect(isinstance(value, (int, float)) and not isinstance(value, bool),
+           f"{what} should be a number, got {type(value).__name__}")
+    return float(value)
+
+
+@exercise_check
+def check_gan_step(gan_step):
+    """``gan_step(generator, discriminator, g_opt, d_opt, real (B, ...), z (B, z_dim))`` -> {'d_loss', 'g_loss'}."""
+    g, d, g_opt, d_opt, real, z = _setup()
+    g0, d0 = _params(g), _params(d)
+    real_before, z_before = real.clone(), z.clone()
+    flows = [0]
+    g.weight.register_hook(lambda grad: flows.__setitem__(0, flows[0] + 1))  # once per backward through G
+    out = _call(gan_step, g, d, g_opt, d_opt, real, z)
+    expect(torch.equal(real, real_before) and torch.equal(z, z_before), "your step changed `real` or `z` in place")
+
+    # The discriminator's update: it must happen, before the generator's, with G untouched.
+    expect(len(d_opt.seen) > 0, "d_opt.step() was never called: the discriminator is not updated")
+    expect(len(g_opt.seen) > 0, "g_opt.step() was never called: the generator is not updated")
+    expect(len(d_opt.seen) == 1 and len(g_opt.seen) == 1,
+           f"d_opt.step() ran {len(d_opt.seen)} times and g_opt.step() {len(g_opt.seen)} times: one step is "
+           "ONE discriminator update followed by ONE generator update")
+    at_d_step = d_opt.seen[0]
+    expect(_same(at_d_step["params"], g0),
+           "the generator had already changed when the discriminator stepped: update the discriminator "
+           "FIRST, then the generator (against the updated discriminator)")
+    clean = all(gr is None or torch.all(gr == 0) or torch.all(gr == 0.5) for gr in at_d_step["grads"])
+    expect(flows[0] <= 1 and clean,
+           "the discriminator's loss sent gradients into the generator: its fakes must be detached, "
+           "discriminator(fake.detach()), so that the discriminator's update leaves G alone")
+    expect(flows[0] == 1, "no gradient reached the generator: compute the generator's loss from "
+                          "discriminator(fake) where fake = generator(z) (not detached)")
+
+    # The returned numbers.
+    g_ref, d_ref, ref = _reference_after()
+    expect(isinstance(out, dict) and {"d_loss", "g_loss"} <= set(out),
+           "return a dict with the two losses: {'d_loss': ..., 'g_loss': ...}")
+    d_loss, g_loss = _number(out["d_loss"], "out['d_loss']"), _number(out["g_loss"], "out['g_loss']")
+
+    # The discriminator after its update.
+    d1, g1 = _params(d), _params(g)
+    if not _same(d1, d_ref):
+        expect(not _same(d1, d0), "the discriminator's parameters did not change: call d_loss.backward() "
+                                  "before d_opt.step()")
+        expect(not _same(d1, _reference_after(zero_d=False)[1]),
+               "the discriminator's gradients from an earlier step were still there: call d_opt.zero_grad() "
+               "before d_loss.backward()")
+        expect(not _same(d1, _reference_after(swap=True)[1]),
+               "the discriminator learned with real and fake swapped: real logits get label 1, fake logits 0")
+        expect(False, "the discriminator's update differs from the reference: one step of "
+                      "discriminator_loss(discriminator(real), discriminator(fake.detach())) with fake = "
+                      "generator(z), using the z given")
+    expect(abs(d_loss - float(ref["d_loss"])) < 1e-4,
+           f"out['d_loss'] is {d_loss:.5g}, expected {float(ref['d_loss']):.5g}: report the discriminator's loss "
+           "computed in this step (before its update)")
+
+    # The generator after its update.
+    if not _same(g1, g_ref):
+        expect(not _same(g1, g0), "the generator's parameters did not change: call g_loss.backward() before "
+                                  "g_opt.step()")
+        expect(not _same(g1, _reference_after(zero_g=False)[0]),
+               "the generator's gradients from an earlier step were still there: call g_opt.zero_grad() "
+               "before g_loss.backward()")
+        expect(not _same(g1, _reference_after(saturating=True)[0]),
+               "the generator used the saturating loss log(1 - D(G(z))): use the non-saturating "
+               "-log D(G(z)) (gan.generator_loss)")
+        expect(False, "the generator's update differs from the reference: one step of the non-saturating "
+                      "loss on discriminator(fake) with the UPDATED discriminator")
+    expect(abs(g_loss - float(ref["g_loss"])) < 1e-4,
+           f"out['g_loss'] is {g_loss:.5g}, expected {float(ref['g_loss']):.5g}: report the generator's loss "
+           "computed in this step")
+    return "D first (fakes detached, G untouched), then G with the non-saturating loss; both match the reference"
+
+
+# --- interpolation in z -----------------------------------------------------------------------------
+
+@exercise_check
+def check_interpolate(interpolate):
+    """``interpolate(z0 (d,), z1 (d,), steps)`` -> (steps, d): row 0 is z0, the last row is z1, evenly spaced."""
+    z0, z1 = torch.tensor([0.0, 2.0, -1.0]), torch.tensor([4.0, -2.0, 1.0])
+    before = (z0.clone(), z1.clone())
+    out = interpolate(z0, z1, 5)
+    expect(torch.is_tensor(out), f"interpolate should return a tensor, got {type(out).__name__}")
+    expect(torch.equal(z0, before[0]) and torch.equal(z1, before[1]),
+           "your function changed z0 or z1 in place: build a new tensor")
+    expect(tuple(out.shape) != (3, 5), "the result has shape (d, steps): return one point per ROW, (steps, d)")
+    expect_shape(out, (5, 3), "interpolate(z0 (3,), z1 (3,), steps=5)")
+    expect(out.dtype == z0.dtype, f"the result has dtype {out.dtype}; keep z's dtype ({z0.dtype})")
+    want = torch.stack([z0 + (z1 - z0) * i / 4 for i in range(5)])
+    if not torch.allclose(out, want, atol=1e-5):
+        expect(not torch.allclose(out, want.flip(0), atol=1e-5),
+               "the path runs backwards: row 0 must be z0 and the last row z1")
+        expect(torch.allclose(out[0], z0, atol=1e-5), f"row 0 is {out[0].tolist()}, expected z0 = {z0.tolist()}")
+        expect(not torch.allclose(out, torch.stack([z0 + (z1 - z0) * i / 5 for i in range(5)]), atol=1e-5),
+               "the last row stops short of z1: use weights t = 0, 1/(steps-1), ..., 1 "
+               "(torch.linspace(0, 1, steps)), not i/steps")
+        expect(torch.allclose(out[-1], z1, atol=1e-5),
+               f"the last row is {out[-1].tolist()}, expected z1 = {z1.tolist()}: the weights t must run from 0 to 1")
+        expect(False, "the points are not evenly spaced on the straight line: row i should be "
+                      "(1 - t_i) * z0 + t_i * z1 with t = torch.linspace(0, 1, steps)")
+    out = interpolate(z0, z1, 2)
+    expect_shape(out, (2, 3), "interpolate(..., steps=2)")
+    expect_close(out, torch.stack([z0, z1]), "interpolate(..., steps=2)", hint="two steps are just z0 and z1")
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(32, generator=gen), torch.randn(32, generator=gen)
+    out = interpolate(a, b, 9)
+    expect_shape(out, (9, 32), "interpolate for 32-dimensional z, steps=9")
+    expect_close(out[4], (a + b) / 2, "the middle point of 9 steps", hint="it should be (z0 + z1) / 2")
+    return "straight line from z0 to z1, both ends included, evenly spaced"

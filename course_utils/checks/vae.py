@@ -1,0 +1,377 @@
+"""Checks for notebook 05 (variational autoencoders): the pieces of the ELBO and the importance-weighted bound.
+
+    check_reparameterize(reparameterize)          # z = mu + exp(logvar / 2) * eps, gradients reach mu and logvar
+    check_gaussian_kl(gaussian_kl)                # KL(N(mu, diag exp(logvar)) || N(0, I)) per row
+    check_negative_elbo(negative_elbo)            # -log p(x|z) summed over pixels + KL, averaged over the batch
+    check_iw_log_likelihood(iw_log_likelihood)    # logsumexp of log-weights minus log k, per image
+
+Each check knows the right answer (a formula, a large sample, exact integration on a 1-D latent
+model) and also computes what the usual mistakes would give, so a failure names the likely one:
+a flipped sign, the log-variance taken for a standard deviation, a mean where a sum belongs, a log
+of a sum where a log of a mean belongs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import exercise_check, expect, expect_close, expect_shape
+
+
+def _diagnose(value: torch.Tensor, right: torch.Tensor, mistakes: list[tuple[torch.Tensor, str]], what: str,
+              atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    """Pass if ``value`` matches ``right``; otherwise fail with the hint of the first mistake it matches."""
+    value = torch.as_tensor(value, dtype=torch.float64)
+    right = torch.as_tensor(right, dtype=torch.float64)
+    if value.shape == right.shape and torch.allclose(value, right, atol=atol, rtol=rtol):
+        return
+    for wrong, hint in mistakes:
+        wrong = torch.as_tensor(wrong, dtype=torch.float64)
+        if wrong.shape == value.shape and torch.isfinite(wrong).all() and \
+                torch.allclose(value, wrong, atol=atol, rtol=rtol) and not torch.allclose(wrong, right):
+            expect(False, f"{what} is wrong. {hint}")
+    expect_close(value, right, what)
+
+
+def _float_tensor(out, what: str) -> torch.Tensor:
+    expect(torch.is_tensor(out), f"{what} should be a torch tensor, got {type(out).__name__}")
+    expect(out.is_floating_point(), f"{what} has dtype {out.dtype}: expected a float tensor")
+    return out
+
+
+# --- reparameterize -----------------------------------------------------------------------------------
+
+
+@exercise_check
+def check_reparameterize(reparameterize):
+    """``reparameterize(mu, logvar)``: float (B, D), (B, D) -> z float (B, D), z = mu + exp(logvar / 2) * eps."""
+    n = 40_000
+    mu0 = torch.tensor([1.0, -2.0, 0.5])
+    logvar0 = torch.log(torch.tensor([4.0, 1.0, 0.25]))          # standard deviations 2, 1, 0.5
+    mu = mu0.repeat(n, 1).requires_grad_(True)
+    logvar = logvar0.repeat(n, 1).requires_grad_(True)
+    z = _float_tensor(reparameterize(mu, logvar), "reparameterize(mu, logvar)")
+    expect_shape(z, (n, 3), "z")
+    expect(torch.equal(mu.detach(), mu0.repeat(n, 1)) and torch.equal(logvar.detach(), logvar0.repeat(n, 1)),
+           "your function changed mu or logvar in place: compute a new tensor instead")
+    expect(torch.isfinite(z).all(),
+           "z has nan or inf values: did you take the square root or log of logvar? It can be negative; "
+           "the standard deviation is exp(logvar / 2)")
+    noise = (z - mu).detach()
+    expect(noise.abs().max() > 0, "z equals mu: the noise is missing (z = mu + std * eps with eps ~ N(0, 1))")
+    expect((noise - noise[0]).abs().max() > 1e-6,
+           "every row got the same noise: draw one eps per element, e.g. torch.randn_like(mu), "
+           "not one number (or one row) for the whole batch")
+    std = noise.std(0)
+    mean = z.detach().mean(0)
+    right = torch.tensor([2.0, 1.0, 0.5])
+    if not torch.allclose(std, right, rtol=0.05):
+        for wrong, hint in [
+            (torch.tensor([4.0, 1.0, 0.25]), "the spread of z is exp(logvar), the variance: the standard deviation "
+                                            "is exp(logvar / 2) = exp(0.5 * logvar)"),
+            (logvar0.abs(), "z spreads by |logvar|: you used the log-variance itself as the standard deviation; "
+                            "use exp(0.5 * logvar)"),
+            (torch.tensor([0.5, 1.0, 2.0]), "the spread is exp(-logvar / 2): check the sign in the exponent"),
+            (right * math.sqrt(1 / 12), "the noise looks uniform: torch.rand_like draws from [0, 1); "
+                                       "use torch.randn_like for standard normal noise"),
+        ]:
+            expect(not torch.allclose(std, wrong, rtol=0.05, atol=1e-3), hint)
+        expect(False, f"the standard deviations of z are {[round(v, 3) for v in std.tolist()]}, expected "
+                      "[2, 1, 0.5] for logvar = log([4, 1, 0.25]): std = exp(0.5 * logvar)")
+    expect(torch.allclose(mean, mu0, atol=0.05),
+           f"the mean of z is {[round(v, 3) for v in mean.tolist()]}, expected mu = [1, -2, 0.5]"
+           + (": the noise has mean 0.5, so it is uniform (torch.rand_like); use torch.randn_like"
+              if torch.allclose((mean - mu0) / right, torch.full((3,), 0.5), atol=0.05) else ""))
+    corr = torch.corrcoef(noise.T)
+    expect((corr - torch.eye(3)).abs().max() < 0.05,
+           "the noise of different latent dimensions is correlated: draw an independent eps for every "
+           "element (torch.randn_like(mu)), not one per row")
+    try:
+        z.sum().backward()
+    except RuntimeError:
+        expect(False, "no gradient reaches mu and logvar (z does not require grad): did you .detach() or sample "
+                      "under torch.no_grad()? Write z = mu + std * eps so that backpropagation passes through")
+    expect(mu.grad is not None, "no gradient reaches mu: build z from mu with differentiable operations")
+    expect(logvar.grad is not None,
+           "no gradient reaches logvar: did you compute the standard deviation with .detach(), .item() or under "
+           "torch.no_grad()? dz/dlogvar should be 0.5 * std * eps")
+    expect(mu.grad.abs().max() > 0,
+           "the gradient of z with respect to mu is 0: torch.normal(mu, std) and Normal(...).sample() do not "
+           "pass gradients. The trick is z = mu + std * eps with eps drawn on its own")
+    expect(torch.allclose(mu.grad, torch.ones_like(mu.grad)),
+           "dz/dmu should be 1 for every element: z = mu + std * eps")
+    expect(torch.allclose(logvar.grad, 0.5 * noise, atol=1e-5),
+           "dz/dlogvar should be 0.5 * std * eps = 0.5 * (z - mu): compute std = exp(0.5 * logvar) from logvar "
+           "inside the function (no detach), then z = mu + std * eps")
+    first = reparameterize(mu.detach()[:20], logvar.detach()[:20])
+    again = reparameterize(mu.detach()[:20], logvar.detach()[:20])
+    expect(not torch.allclose(again, first),
+           "two calls gave the same z: draw fresh noise on every call (no fixed seed inside the function)")
+    return "z = mu + exp(logvar / 2) * eps has the right mean and spread, and gradients reach mu and logvar"
+
+
+# --- Gaussian KL ---------------------------------------------------------------------------------------
+
+
+def _kl_right(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)
+
+
+def _kl_mistakes(mu, logvar) -> list[tuple[torch.Tensor, str]]:
+    d = mu.shape[-1]
+    right = _kl_right(mu, logvar)
+    return [
+        (-right, "It has the opposite sign: the KL divergence is >= 0; did you flip the sign of the whole "
+                 "expression? KL = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar)"),
+        (0.5 * (mu ** 2 + logvar.exp() - 1 + logvar).sum(-1),
+         "Check the sign of the log-variance term: it is - logvar (KL = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar))"),
+        (0.5 * (mu ** 2 + (2 * logvar).exp() - 1 - 2 * logvar).sum(-1),
+         "You treated logvar as log(std): it is log(variance), so the variance is exp(logvar), not exp(2 * logvar)"),
+        (0.5 * (mu ** 2 + logvar ** 2 - 1 - torch.log(logvar ** 2)).sum(-1),
+         "You used logvar as the standard deviation: the variance is exp(logvar)"),
+        (2 * right, "It is twice the right value: the factor 0.5 in front of the sum is missing"),
+        (right / d, "It is the right value divided by the latent size: sum over the latent dimensions, don't average"),
+        (right + d / 2, "It is too large by D / 2: the '- 1' inside the sum is missing"),
+        (0.5 * ((1 + mu ** 2) / logvar.exp() - 1 + logvar).sum(-1),
+         "This is KL(p || q), the other direction: we need KL(q(z|x) || p(z)) with q = N(mu, exp(logvar))"),
+    ]
+
+
+@exercise_check
+def check_gaussian_kl(gaussian_kl):
+    """``gaussian_kl(mu, logvar)``: float (B, D), (B, D) -> float (B,), KL(N(mu, diag exp(logvar)) || N(0, I))."""
+    # 1. q equal to the prior: KL 0.
+    zeros = torch.zeros(2, 3)
+    out = _float_tensor(gaussian_kl(zeros, zeros.clone()), "gaussian_kl(0, 0)")
+    expect(out.dim() != 0, "the result is one number: return one KL per row, shape (B,) (sum over the latent "
+                           "dimension only, dim=-1, not over the batch)")
+    expect(out.dim() != 2, f"the result has shape {tuple(out.shape)}: sum over the latent dimension (dim=-1) "
+                           "to get one KL per row, shape (B,)")
+    expect_shape(out, (2,), "gaussian_kl(mu, logvar) for B = 2 rows")
+    expect(torch.isfinite(out).all(),
+           f"KL(N(0, I) || N(0, I)) came out {out.tolist()} instead of 0: with logvar = 0, a log of logvar (or of "
+           "logvar squared) is infinite. Did you use logvar as the standard deviation or the variance? "
+           "The variance is exp(logvar)")
+    expect(torch.allclose(out, torch.zeros(2), atol=1e-6),
+           f"KL(N(0, I) || N(0, I)) must be 0, got {out.tolist()}: with mu = 0 and logvar = 0 every term "
+           "mu^2 + exp(logvar) - 1 - logvar is 0; did you forget the '- 1' or use exp(logvar) where logvar belongs?")
+
+    # 2. A hand-worked case: one dimension with mu = 1 (KL 0.5), one with variance 4 (0.5 * (4 - 1 - log 4)).
+    mu = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    logvar = torch.tensor([[0.0, 0.0], [math.log(4.0), 0.0]])
+    right = _kl_right(mu, logvar)
+    out = _float_tensor(gaussian_kl(mu, logvar), "gaussian_kl(mu, logvar)")
+    expect_shape(out, (2,), "gaussian_kl(mu, logvar) for B = 2 rows")
+    expect((out >= -1e-6).all(), f"KL came out negative ({out.tolist()}): a KL divergence is never negative. "
+           "Did you flip the sign of the log-variance term or of the whole expression?")
+    _diagnose(out, right, _kl_mistakes(mu, logvar), "KL for mu = [1, 0], logvar = [0, 0] (expected 0.5) and "
+              "mu = [0, 0], logvar = [log 4, 0] (expected 0.807)")
+
+    # 3. Random rows against the formula; inputs must not change.
+    gen = torch.Generator().manual_seed(5)
+    mu, logvar = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen)
+    before = (mu.clone(), logvar.clone())
+    out = _float_tensor(gaussian_kl(mu, logvar), "gaussian_kl(mu, logvar)")
+    expect(torch.equal(mu, before[0]) and torch.equal(logvar, before[1]),
+           "your function changed mu or logvar in place: compute on new tensors")
+    expect_shape(out, (6,), "gaussian_kl(mu, logvar) for B = 6 rows, D = 4")
+    _diagnose(out, _kl_right(mu, logvar), _kl_mistakes(mu, logvar), "KL on random rows")
+    return "KL(N(mu, exp(logvar)) || N(0, I)) matches the closed form, one value per row"
+
+
+# --- negative ELBO -------------------------------------------------------------------------------------
+
+
+def _bce(logits, x):
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)   # (B,)
+
+
+@exercise_check
+def check_negative_elbo(negative_elbo):
+    """``negative_elbo(x, logits, mu, logvar)`` -> 0-d: mean over the batch of (-log p(x|z) summed over pixels + KL)."""
+    gen = torch.Generator().manual_seed(3)
+    b, d = 4, 6
+    x = torch.bernoulli(torch.full((b, 1, 28, 28), 0.3), generator=gen)
+    logits = 2 * torch.randn(b, 1, 28, 28, generator=gen)
+    mu, logvar = torch.randn(b, d, generator=gen), 0.5 * torch.randn(b, d, generator=gen)
+    recon, kl = _bce(logits, x), _kl_right(mu, logvar)
+
+    # 1. The reconstruction term alone: with mu = 0 and logvar = 0 the KL is 0.
+    zeros = torch.zeros(b, d)
+    out = _float_tensor(negative_elbo(x, logits, zeros, zeros.clone()), "negative_elbo(x, logits, mu, logvar)")
+    expect(out.dim() == 0, f"the result has shape {tuple(out.shape)}: return one number, the average over the "
+                           "batch of each image's negative ELBO (.mean() at the end)")
+    expect(out.item() >= 0,
+           "the result is negative: return the NEGATIVE ELBO, a positive loss (reconstruction loss + KL)")
+    _diagnose(out, recon.mean(), [
+        (recon.mean() / 784, "It equals the reconstruction loss averaged over pixels: log p(x|z) of an image is the "
+                             "SUM over its 784 pixels (reduction='none', then sum over pixels), then average over "
+                             "the batch"),
+        (recon.sum(), "It is the sum over the batch: average over the batch instead (the loss per image, in nats)"),
+        (_bce(torch.sigmoid(logits), x).mean(), "binary_cross_entropy_with_logits expects logits; you passed "
+                                                "probabilities (sigmoid applied twice)"),
+        (_bce(x, logits).mean(), "The arguments are swapped: binary_cross_entropy_with_logits(logits, x), "
+                                 "the model's logits first, the images (targets) second"),
+    ], "negative_elbo with KL = 0 (mu = 0, logvar = 0): only the reconstruction term")
+
+    # 2. With a KL term.
+    before = [t.clone() for t in (x, logits, mu, logvar)]
+    out = _float_tensor(negative_elbo(x, logits, mu, logvar), "negative_elbo(x, logits, mu, logvar)")
+    expect(all(torch.equal(t, u) for t, u in zip((x, logits, mu, logvar), before, strict=True)),
+           "your function changed one of its inputs in place: compute on new tensors")
+    expect(out.dim() == 0, f"the result has shape {tuple(out.shape)}: return the mean over the batch, one number")
+    _diagnose(out, (recon + kl).mean(), [
+        ((recon - kl).mean(), "Sign of the KL: the negative ELBO ADDS the KL (-ELBO = -E[log p(x|z)] + KL)"),
+        (recon.mean(), "The KL term is missing: -ELBO = reconstruction loss + KL(q(z|x) || p(z))"),
+        (recon.mean() + kl.sum(), "The KL is summed over the batch while the reconstruction is averaged: average "
+                                  "both over the batch"),
+        (recon.mean() + kl.mean() / d, "The KL is averaged over the latent dimensions: sum over them (one KL per "
+                                       "image), then average over the batch"),
+        ((recon + kl).sum(), "It is the sum over the batch: average over the batch instead"),
+        *[(recon.mean() + wrong.mean(), f"The KL term is wrong. {hint}") for wrong, hint in _kl_mistakes(mu, logvar)],
+    ], "negative_elbo", atol=1e-3, rtol=1e-5)
+    return "-ELBO = mean over the batch of (reconstruction loss summed over pixels + KL)"
+
+
+# --- importance-weighted log-likelihood ---------------------------------------------------------------
+
+
+class _LinearToyVAE:
+    """A VAE with a 1-D latent whose log p(x) can be computed exactly by integrating over a fine grid.
+
+    decode(z): z (N, 1) -> logits (N, 1, 28, 28) = a * z + b. encode(x): looks up a fixed, deliberately
+    imperfect q(z|x) = N(m, s^2) for each of the three images it knows (m shifted, s too wide), so the
+    ELBO is clearly below log p(x) and the importance-weighted estimate must close the gap.
+    """
+
+    latent_dim = 1
+
+    def __init__(self):
+        gen = torch.Generator().manual_seed(11)
+        self.a = 1.0 * torch.randn(784, generator=gen)
+        self.b = -1.0 + 1.5 * torch.randn(784, generator=gen)
+        z_true = torch.tensor([[-1.0], [0.3], [1.4]])
+        self.images = torch.bernoulli(torch.sigmoid(self._logits(z_true)), generator=gen)   # (3, 1, 28, 28)
+        self.grid = torch.linspace(-8, 8, 16001, dtype=torch.float64)                       # (G,)
+        step = self.grid[1] - self.grid[0]
+        log_joint = self._log_joint(self.grid)                                               # (G, 3)
+        self.log_px = torch.logsumexp(log_joint, 0) + torch.log(step)                        # exact log p(x), (3,)
+        post = torch.softmax(log_joint, 0)                                                   # posterior on the grid
+        mean = (post * self.grid[:, None]).sum(0)
+        sd = ((post * (self.grid[:, None] - mean) ** 2).sum(0)).sqrt()
+        self.q_mu = (mean + 0.7 * sd).float()[:, None]                                       # (3, 1)
+        self.q_logvar = torch.log((2.0 * sd) ** 2).float()[:, None]
+        self.step = step
+        self.log_joint = log_joint
+
+    def _logits(self, z):
+        return (z * self.a + self.b).reshape(-1, 1, 28, 28)
+
+    def _log_joint(self, grid):
+        x = self.images.flatten(1).double()                                                  # (3, 784)
+        logits = grid[:, None] * self.a.double() + self.b.double()                           # (G, 784)
+        log_px_z = -(F.softplus(logits) @ torch.ones(784, dtype=torch.float64))[:, None] + logits @ x.T   # (G, 3)
+        return log_px_z - 0.5 * grid[:, None] ** 2 - 0.5 * math.log(2 * math.pi)
+
+    def _log_q(self):
+        """log q(z|x) on the grid, (G, 3)."""
+        m, lv = self.q_mu.double().T, self.q_logvar.double().T                              # (1, 3)
+        var = lv.exp()
+        return -0.5 * (math.log(2 * math.pi) + var.log() + (self.grid[:, None] - m) ** 2 / var)
+
+    def expected_logs(self) -> dict[str, torch.Tensor]:
+        """What an estimator converges to (large k), per image (3,), for the right and the usual wrong log-weights."""
+        log_q, log_p, g = self._log_q(), self.log_joint, torch.log(self.step)
+        q = log_q.exp() * self.step
+        log_prior = -0.5 * self.grid[:, None] ** 2 - 0.5 * math.log(2 * math.pi)
+        log_lik = log_p - log_prior
+        return {
+            "right": self.log_px,
+            "elbo": (q * (log_p - log_q)).sum(0),
+            "no_prior": torch.logsumexp(log_lik, 0) + g,                        # E_q[p(x|z) / q(z)]
+            "no_q": torch.logsumexp(log_q + log_p, 0) + g,                      # E_q[p(x|z) p(z)]
+            "plus_q": torch.logsumexp(2 * log_q + log_p, 0) + g,                # E_q[p(x|z) p(z) q(z)]
+            "no_prior_const": self.log_px + 0.5 * math.log(2 * math.pi),
+            "no_q_const": self.log_px - 0.5 * math.log(2 * math.pi),
+        }
+
+    def encode(self, x: torch.Tensor):
+        if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"encode expects images (B, 1, 28, 28), got "
+                             f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__}")
+        match = (x.flatten(1)[:, None, :] == self.images.flatten(1)[None]).all(-1)          # (B, 3)
+        if not match.any(1).all():
+            raise ValueError("encode got an image the check did not pass in: encode the images x themselves")
+        index = match.float().argmax(1)
+        return self.q_mu[index].clone(), self.q_logvar[index].clone()
+
+    def decode(self, z: torch.Tensor):
+        if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] != 1:
+            raise ValueError(f"decode expects z of shape (N, latent_dim) = (N, 1), got "
+                             f"{tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}: "
+                             "reshape k samples for B images from (k, B, D) to (k * B, D) before decoding")
+        return self._logits(z)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("call model.encode(x) for q(z|x) and model.decode(z) for the logits of p(x|z)")
+
+
+@exercise_check
+def check_iw_log_likelihood(iw_log_likelihood):
+    """``iw_log_likelihood(model, x, k)`` -> float (B,): logsumexp_i(log w_i) - log k, log w = log p(x, z) - log q."""
+    model = _LinearToyVAE()
+    x = model.images.clone()
+    k = 2000
+    with torch.no_grad():
+        out = _float_tensor(iw_log_likelihood(model, x, k), f"iw_log_likelihood(model, x, k={k})")
+    expect(out.dim() != 0, "the result is one number: return one estimate per image, shape (B,) "
+                           "(the logsumexp runs over the k samples only)")
+    expect(tuple(out.shape) != (k,), f"the result has shape ({k},), one value per sample: take the logsumexp over "
+                                     "the k samples (their dimension), keeping one estimate per image, shape (B,)")
+    expect_shape(out, (3,), f"iw_log_likelihood(model, x, k={k}) for B = 3 images")
+    expect(torch.equal(x, model.images), "your function changed x in place")
+    out = out.detach().double()
+    expect(not torch.isneginf(out).any(),
+           "some estimates are -inf: exp(log w) underflows to 0 when log w is around -300 (it is here), so "
+           "log(mean(exp(log w))) gives log(0). Use torch.logsumexp(log_w, dim) - math.log(k)")
+    expect(torch.isfinite(out).all(), f"the estimates are not finite: {out.tolist()}")
+    exact = model.log_px
+    expect(out.max() < 0, f"the estimates are positive ({out.tolist()}): return log p(x), which is negative for "
+                          "binary images, not the negative log-likelihood")
+    ref = model.expected_logs()
+    tol = 0.1
+    for key, hint in [
+        ("elbo", "It is close to the ELBO: you averaged the log-weights (that is the k = 1 bound, whatever k). "
+                 "Average the weights themselves, in log space: logsumexp(log w) - log k"),
+        ("no_prior", "The prior term is missing from the log-weights: log w = log p(x|z) + log p(z) - log q(z|x)"),
+        ("no_q", "The proposal term is missing from the log-weights: log w = log p(x|z) + log p(z) - log q(z|x)"),
+        ("plus_q", "log q(z|x) has the wrong sign in the log-weights: log w = log p(x|z) + log p(z) - log q(z|x)"),
+        ("no_prior_const", "The constant -D/2 log(2 pi) is missing from log p(z) (but present in log q): "
+                           "both Gaussian log-densities need it, or neither"),
+        ("no_q_const", "The constant -D/2 log(2 pi) is missing from log q(z|x) (but present in log p(z)): "
+                       "both Gaussian log-densities need it, or neither"),
+    ]:
+        if torch.allclose(out, ref[key], atol=tol) and not torch.allclose(out, exact, atol=tol):
+            expect(False, hint)
+    expect(not torch.allclose(out - math.log(k), exact, atol=tol),
+           f"the estimates are log k = {math.log(k):.2f} too high: logsumexp(log w) is the log of a SUM of k "
+           "weights; subtract log k to get the log of their mean")
+    expect(not torch.allclose(out + math.log(k), exact, atol=tol),
+           f"the estimates are log k = {math.log(k):.2f} too low: subtract log k once, not twice "
+           "(or did you use log(k) with k the total number of decoded samples?)")
+    expect_close(out, exact, f"iw_log_likelihood with k = {k} on a model whose log p(x) is known exactly",
+                 hint=f"expected about {[round(v, 2) for v in exact.tolist()]}; "
+                      "log w = log p(x|z) + log p(z) - log q(z|x) with z ~ q(z|x), then logsumexp(log w) - log k. "
+                      "Is log q(z|x) the density of N(mu, exp(logvar))? Its standard deviation is exp(logvar / 2), "
+                      "not exp(logvar)",
+                 atol=tol, rtol=0)
+    with torch.no_grad():
+        small = iw_log_likelihood(model, x, 1)
+    expect(torch.is_tensor(small) and tuple(small.shape) == (3,),
+           "with k = 1 the result should still have shape (B,)")
+    gap = (exact - ref["elbo"]).mean().item()
+    return (f"with k = {k} the estimate matches the exact log p(x) to within {tol} nats (the ELBO of this "
+            f"deliberately poor q is {gap:.2f} nats lower)")

@@ -1,0 +1,206 @@
+"""The checks of notebook 05 pass the solutions, fail the stubs, and name the cause of typical mistakes."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils.checks import NOT_IMPLEMENTED_HINT, CheckFailed
+from course_utils.checks.vae import (
+    check_gaussian_kl,
+    check_iw_log_likelihood,
+    check_negative_elbo,
+    check_reparameterize,
+)
+from course_utils.models import vae
+
+
+@pytest.fixture(autouse=True)
+def lenient(monkeypatch):
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    torch.manual_seed(0)
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("Exercise: replace this line with your code")
+
+
+def assert_hint(result, words):
+    assert not result.passed, "the check passed a wrong answer"
+    assert words in result.message, result.message
+
+
+# --- reparameterize -----------------------------------------------------------------------------------
+
+
+def reparameterize(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+@pytest.mark.parametrize("check, solution", [
+    (check_reparameterize, reparameterize),
+    (check_reparameterize, vae.reparameterize),
+    (check_gaussian_kl, vae.gaussian_kl),
+    (check_negative_elbo, vae.negative_elbo),
+])
+def test_solutions_pass(check, solution):
+    result = check(solution)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("check", [check_reparameterize, check_gaussian_kl, check_negative_elbo,
+                                   check_iw_log_likelihood])
+def test_stubs_fail_with_not_implemented_hint(check):
+    result = check(stub)
+    assert not result.passed and result.message == NOT_IMPLEMENTED_HINT
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda mu, lv: mu + torch.exp(lv) * torch.randn_like(mu), "standard deviation is exp(logvar / 2)"),
+    (lambda mu, lv: mu + lv * torch.randn_like(mu), "log-variance itself as the standard deviation"),
+    (lambda mu, lv: mu + torch.sqrt(lv) * torch.randn_like(mu), "nan"),
+    (lambda mu, lv: mu + torch.exp(-0.5 * lv) * torch.randn_like(mu), "sign in the exponent"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.rand_like(mu), "randn_like"),
+    (lambda mu, lv: mu.clone(), "noise is missing"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(1), "same noise"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape[1]), "same noise"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape[0], 1), "correlated"),
+    (lambda mu, lv: torch.normal(mu, torch.exp(0.5 * lv)), "torch.normal"),
+    (lambda mu, lv: (mu + torch.exp(0.5 * lv) * torch.randn_like(mu)).detach(), "detach"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv).detach() * torch.randn_like(mu), "no gradient reaches logvar"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape, generator=torch.Generator().manual_seed(1)),
+     "fresh noise"),
+])
+def test_reparameterize_mistakes_are_named(wrong, words):
+    assert_hint(check_reparameterize(wrong), words)
+
+
+def test_reparameterize_in_place_change_is_named():
+    def in_place(mu, logvar):
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        mu.data.zero_()
+        return z
+
+    assert_hint(check_reparameterize(in_place), "in place")
+
+
+# --- Gaussian KL ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda mu, lv: -0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1), "negative"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 + lv).sum(-1), "sign of the log-variance term"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + (2 * lv).exp() - 1 - 2 * lv).sum(-1), "logvar as log(std)"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv ** 2 - 1 - torch.log(lv ** 2)).sum(-1), "logvar as the standard deviation"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv - 1 - torch.log(lv)).sum(-1), "The variance is exp(logvar)"),
+    (lambda mu, lv: (mu ** 2 + lv.exp() - 1 - lv).sum(-1), "factor 0.5"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).mean(-1), "don't average"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv).sum(-1), "'- 1'"),
+    (lambda mu, lv: 0.5 * ((1 + mu ** 2) / lv.exp() - 1 + lv).sum(-1), "other direction"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(), "one KL per row"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1).mean(), "one KL per row"),
+    (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv), "sum over the latent dimension"),
+])
+def test_gaussian_kl_mistakes_are_named(wrong, words):
+    assert_hint(check_gaussian_kl(wrong), words)
+
+
+# --- negative ELBO -------------------------------------------------------------------------------------
+
+
+def _recon(logits, x):
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda x, lg, mu, lv: (_recon(lg, x) - vae.gaussian_kl(mu, lv)).mean(), "Sign of the KL"),
+    (lambda x, lg, mu, lv: F.binary_cross_entropy_with_logits(lg, x) + vae.gaussian_kl(mu, lv).mean(),
+     "averaged over pixels"),
+    (lambda x, lg, mu, lv: (_recon(lg, x) + vae.gaussian_kl(mu, lv)).sum(), "sum over the batch"),
+    (lambda x, lg, mu, lv: _recon(lg, x).mean(), "KL term is missing"),
+    (lambda x, lg, mu, lv: _recon(lg, x).mean() + vae.gaussian_kl(mu, lv).sum(), "KL is summed over the batch"),
+    (lambda x, lg, mu, lv: _recon(lg, x).mean() + vae.gaussian_kl(mu, lv).mean() / mu.shape[1],
+     "averaged over the latent dimensions"),
+    (lambda x, lg, mu, lv: (_recon(torch.sigmoid(lg), x) + vae.gaussian_kl(mu, lv)).mean(), "probabilities"),
+    (lambda x, lg, mu, lv: (_recon(x, lg) + vae.gaussian_kl(mu, lv)).mean(), "swapped"),
+    (lambda x, lg, mu, lv: -(_recon(lg, x) + vae.gaussian_kl(mu, lv)).mean(), "NEGATIVE ELBO"),
+    (lambda x, lg, mu, lv: _recon(lg, x) + vae.gaussian_kl(mu, lv), "one number"),
+    (lambda x, lg, mu, lv: (_recon(lg, x) + 0.5 * (mu ** 2 + lv.exp() - 1 + lv).sum(-1)).mean(),
+     "sign of the log-variance term"),
+    (lambda x, lg, mu, lv: (_recon(lg, x) + 0.5 * (mu ** 2 + (2 * lv).exp() - 1 - 2 * lv).sum(-1)).mean(),
+     "logvar as log(std)"),
+])
+def test_negative_elbo_mistakes_are_named(wrong, words):
+    assert_hint(check_negative_elbo(wrong), words)
+
+
+# --- importance-weighted log-likelihood ----------------------------------------------------------------
+
+
+def iw_estimate(model, x, k, variant="right"):
+    """A student-style solution (one batch of k samples at once), with the usual mistakes as variants."""
+    mu, logvar = model.encode(x)
+    b, d = mu.shape
+    eps = torch.randn(k, b, d)
+    z = mu + torch.exp(0.5 * logvar) * eps                                          # (k, B, D)
+    logits = model.decode(z.reshape(k * b, d)).reshape(k, b, -1)
+    target = x.reshape(1, b, -1).expand_as(logits)
+    log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+    const = 0.5 * d * math.log(2 * math.pi)
+    log_pz = -0.5 * (z ** 2).sum(-1) - const
+    log_q = -0.5 * (eps ** 2).sum(-1) - 0.5 * logvar.sum(-1) - const
+    if variant == "std":
+        log_q = -0.5 * ((z - mu) ** 2 / torch.exp(2 * logvar)).sum(-1) - logvar.sum(-1) - const
+    log_w = log_px_z + {"no_prior": 0 * log_pz, "no_prior_const": log_pz + const}.get(variant, log_pz) \
+        - {"no_q": 0 * log_q, "plus_q": -log_q, "no_q_const": log_q + const}.get(variant, log_q)
+    return {
+        "elbo": lambda: log_w.mean(0),
+        "no_minus_log_k": lambda: torch.logsumexp(log_w, 0),
+        "twice_log_k": lambda: torch.logsumexp(log_w, 0) - 2 * math.log(k),
+        "naive": lambda: torch.log(torch.exp(log_w).mean(0)),
+        "nll": lambda: -(torch.logsumexp(log_w, 0) - math.log(k)),
+        "wrong_dim": lambda: torch.logsumexp(log_w, 1) - math.log(k),
+        "batch_mean": lambda: (torch.logsumexp(log_w, 0) - math.log(k)).mean(),
+    }.get(variant, lambda: torch.logsumexp(log_w, 0) - math.log(k))()
+
+
+def test_iw_solutions_pass():
+    assert check_iw_log_likelihood(iw_estimate).passed
+    reference = check_iw_log_likelihood(lambda model, x, k: torch.logsumexp(
+        vae.log_importance_weights(model, x, k), 0) - math.log(k))
+    assert reference.passed, reference.message
+
+
+@pytest.mark.parametrize("variant, words", [
+    ("elbo", "averaged the log-weights"),
+    ("no_minus_log_k", "subtract log k"),
+    ("twice_log_k", "not twice"),
+    ("naive", "logsumexp"),
+    ("nll", "not the negative log-likelihood"),
+    ("wrong_dim", "over the k samples"),
+    ("batch_mean", "one estimate per image"),
+    ("no_prior", "prior term is missing"),
+    ("no_q", "proposal term is missing"),
+    ("plus_q", "wrong sign"),
+    ("no_prior_const", "log(2 pi) is missing from log p(z)"),
+    ("no_q_const", "log(2 pi) is missing from log q(z|x)"),
+    ("std", "exp(logvar / 2)"),
+])
+def test_iw_mistakes_are_named(variant, words):
+    assert_hint(check_iw_log_likelihood(lambda model, x, k: iw_estimate(model, x, k, variant)), words)
+
+
+def test_iw_decoding_three_dimensional_z_is_explained():
+    def unflattened(model, x, k):
+        mu, logvar = model.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(k, *mu.shape)
+        return model.decode(z)
+
+    assert_hint(check_iw_log_likelihood(unflattened), "(k * B, D)")
+
+
+def test_strict_mode_raises(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
+    with pytest.raises(CheckFailed, match="factor 0.5"):
+        check_gaussian_kl(lambda mu, lv: (mu ** 2 + lv.exp() - 1 - lv).sum(-1))
