@@ -36,6 +36,14 @@ IMAGE_SHAPE = (1, 28, 28)
 PIXELS = 28 * 28
 MEAN_PIXEL = 0.13  # the average MNIST pixel value: where a sigmoid decoder starts
 
+# What notebook 02 trains as its convolutional autoencoder in each profile (squared error, Adam).
+# course_utils.zoo.autoencoder_model trains or loads it from here, for 02 and for notebook 07.
+CONV_CONFIGS = {
+    "smoke": {"latent_dim": 16, "train_images": 256, "epochs": 1, "batch_size": 64, "lr": 1e-3},
+    "lecture": {"latent_dim": 16, "train_images": 4000, "epochs": 10, "batch_size": 64, "lr": 1e-3},
+    "full": {"latent_dim": 16, "train_images": None, "epochs": 30, "batch_size": 64, "lr": 1e-3},
+}
+
 
 def start_at_mean_pixel(layer: nn.Module) -> nn.Module:
     """Shrink the last layer before a sigmoid (weights x 0.1, bias = logit(0.13)); returns the layer.

@@ -25,6 +25,15 @@ from torch import nn
 
 LOSSES = ("non-saturating", "saturating", "wgan-gp")
 
+# What notebook 06 trains as its DCGAN in each profile: non-saturating loss, k = 1, Adam with beta1 = 0.5
+# and a learning rate ten times the DCGAN paper's (better samples within a few thousand steps here).
+# course_utils.zoo.dcgan_model trains or loads it from here, for 06 and for notebook 07.
+DCGAN_CONFIGS = {
+    profile: {"model": {"z_dim": 32, "width": 32}, "discriminator": {"width": 32}, "train_images": images,
+              "epochs": epochs, "batch_size": 64, "lr": 2e-3, "betas": (0.5, 0.999)}
+    for profile, images, epochs in (("smoke", 256, 1), ("lecture", None, 40), ("full", None, 30))
+}
+
 
 # --- input checks -------------------------------------------------------------------------------
 
