@@ -1,0 +1,57 @@
+"""Checks for notebook 07 (every model side by side): the edge-sharpness measure.
+
+    check_sharpness(sharpness)   # images (N, 1, H, W) in [0, 1] -> (N,): sum(d^2) / sum(|d|)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..metrics import edge_sharpness
+from . import exercise_check, expect, expect_close, expect_shape
+
+
+def _step_image(height: int = 6, width: int = 8, ramp: int = 1) -> torch.Tensor:
+    """One image (1, H, W): black on the left, white on the right, joined by a ramp of ``ramp`` steps."""
+    row = ((torch.arange(width, dtype=torch.float32) - width // 2 + ramp) / ramp).clamp(0, 1)
+    return row.expand(height, width).reshape(1, height, width).clone()
+
+
+@exercise_check
+def check_sharpness(sharpness):
+    """``sharpness(images)``: float (N, 1, H, W) in [0, 1] -> float (N,), sum of squared steps / sum of |steps|."""
+    crisp, smeared = _step_image(ramp=1), _step_image(ramp=4)  # one step of 1 vs four steps of 1/4
+    vertical = crisp.transpose(1, 2).contiguous()              # the same edge, lying the other way
+    blank = torch.zeros(1, 6, 8)
+    batch = torch.stack([crisp, smeared, blank])                # (3, 1, 6, 8)
+    before = batch.clone()
+    out = sharpness(batch)
+    expect(torch.is_tensor(out), f"the result should be a torch tensor, got {type(out).__name__}")
+    expect(torch.equal(batch, before), "your function changed its input: compute the differences into new tensors")
+    expect(out.dim() != 0, "you returned one number for the whole batch: return one value per image, shape (N,)")
+    expect_shape(out, (3,), "sharpness of 3 images")
+    expect(bool(torch.isfinite(out).all()),
+           "a blank image (no steps at all) gave nan or inf: return 0 where the sum of |steps| is 0")
+    expect(abs(out[2].item()) < 1e-6, f"a blank image should score 0 (it has no edges), got {out[2].item():.4g}")
+    expect(abs(out[1].item() - 4.0) > 1e-3,
+           "an edge smeared over 4 pixels scores 4, not 1/4: the ratio is upside down, use sum(d^2) / sum(|d|)")
+    expect(out[0].item() > out[1].item(), "the crisp edge should score higher than the smeared one")
+    expect(abs(out[0].item() - 1.0) < 1e-4 or out[0].item() < 0.99,
+           f"the crisp edge scores {out[0].item():.4g}, above 1: did you use sum(d^2) / sum(|d|)^2 or forget abs?")
+    expect_close(out[:2], torch.tensor([1.0, 0.25]), "sharpness of a crisp edge and of one smeared over 4 pixels",
+                 hint="divide the sum of squared differences by the sum of absolute differences, per image")
+    out_v = sharpness(vertical.unsqueeze(0))
+    expect(out_v.numel() == 1 and abs(out_v.flatten()[0].item() - 1.0) < 1e-4,
+           "an edge between rows (a vertical step) scores "
+           f"{out_v.flatten()[0].item() if out_v.numel() else float('nan'):.4g}, not 1: "
+           "use the differences along both the width (dim 3) and the height (dim 2)")
+    line = torch.zeros(1, 1, 6, 8)
+    line[..., 3] = 1.0  # a thin white line: a step up, then a step down
+    out_line = sharpness(line).flatten()
+    expect(out_line.numel() == 1 and torch.isfinite(out_line).all() and abs(out_line[0].item() - 1.0) < 1e-4,
+           "a thin line (a step up, then the same step down) should score 1: take the absolute value of each "
+           "difference before summing, or the ups and downs cancel")
+    noise = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    expect_close(sharpness(noise), edge_sharpness(noise), "sharpness of 5 random 28x28 images",
+                 hint="count both directions, every neighbouring pair once, and sum per image")
+    return "one value per image; crisp edges score 1, smeared ones less; blank images 0"
