@@ -48,7 +48,7 @@ CONFIGS = {
     "smoke": {"model": {"latent_dim": 8, "hidden": 32, "channels": (8, 16)}, "train_images": 256, "epochs": 1,
               "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0, "ema_decay": None},
     "lecture": {"model": {"latent_dim": 32, "hidden": 256, "channels": (32, 64)}, "train_images": None,
-                "epochs": 60, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.0, "warmup_epochs": 0,
+                "epochs": 100, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.0, "warmup_epochs": 0,
                 "ema_decay": 0.998},
     "full": {"model": {"latent_dim": 32, "hidden": 512, "channels": (64, 128)}, "train_images": None,
              "epochs": 200, "batch_size": 128, "lr": 1e-3, "weight_decay": 0.0, "warmup_epochs": 10,
