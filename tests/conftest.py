@@ -1,4 +1,4 @@
-"""Shared fixtures: small throwaway notebooks written into a temporary course folder."""
+"""Shared fixtures: small throwaway notebooks written into a temporary course folder; one torch thread."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 
 def _make_notebook(cells: list[tuple[str, str] | tuple[str, str, list[str]]]) -> nbformat.NotebookNode:
@@ -41,3 +42,13 @@ def course_root(tmp_path: Path):
     add.root = tmp_path
     return add
 
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread: tiny models train far faster than on two threads that the
+    other test worker also uses (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -22,13 +22,7 @@ from course_utils.models.pixelrnn import RowLSTMPixelRNN
 SIZE = 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and leave the other core to the parallel test worker)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_models():

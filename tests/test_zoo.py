@@ -19,13 +19,7 @@ def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train far faster on one thread than on two shared with the other test worker."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
