@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml $(PINS)
 	@touch $(STAMP)
 	@echo "Installed into $(VENV). Check the set-up any time with: $(BIN)/python -m course_utils doctor"
 
+# Jupyter refuses to start as root unless told; containers and some cloud machines run everything as root.
 lab: install
-	$(BIN)/jupyter lab notebooks/00_setup_and_tour.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_setup_and_tour.ipynb
 
 test: install
 	$(BIN)/python -m pytest
