@@ -34,11 +34,13 @@ from .train import History, fit, run_steps
 EpochHook = Callable[[int, History], dict | None]
 
 
-def _training_digits(cfg: RunConfig, config: dict, train: Digits | None) -> Digits:
+def _training_digits(config: dict, train: Digits | None) -> Digits:
+    """The digits given, else the profile's training digits (``config['train_images']`` of them; None: all)."""
     return train if train is not None else load_mnist("train", limit=config["train_images"])
 
 
 def _fresh(cfg: RunConfig, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """A newly built model whose initial weights depend only on ``cfg.seed``."""
     torch.manual_seed(cfg.seed)
     return build()
 
@@ -48,7 +50,7 @@ def autoencoder_model(cfg: RunConfig, model: autoencoder.ConvAutoencoder | None 
     """Notebook 02's convolutional autoencoder (squared error, Adam), cached as 'conv_autoencoder'."""
     config = cfg.pick(**autoencoder.CONV_CONFIGS)
     model = model if model is not None else _fresh(cfg, lambda: autoencoder.ConvAutoencoder(config["latent_dim"]))
-    train = _training_digits(cfg, config, train)
+    train = _training_digits(config, train)
 
     def recipe(m):
         loader = make_loader(train.images, batch_size=config["batch_size"], seed=cfg.seed)
@@ -65,7 +67,7 @@ def _autoregressive(name: str, configs: dict, build: Callable[[str], torch.nn.Mo
                     model, train, on_epoch_end) -> tuple[torch.nn.Module, History | None]:
     config = cfg.pick(**configs)
     model = model if model is not None else _fresh(cfg, lambda: build(cfg.profile))
-    train = _training_digits(cfg, config, train)
+    train = _training_digits(config, train)
 
     def recipe(m):
         return train_autoregressive(m, train.images, epochs=config["epochs"], lr=config["lr"],
@@ -98,7 +100,7 @@ def vae_model(cfg: RunConfig, model: vae.VAE | None = None, train: Digits | None
     """
     config = cfg.pick(**vae.CONFIGS)
     model = model if model is not None else _fresh(cfg, lambda: vae.build_vae(cfg.profile))
-    train = _training_digits(cfg, config, train)
+    train = _training_digits(config, train)
     if eval_images is None:
         eval_images = binarize_fixed(load_mnist("test", limit=500, verbose=False).images, seed=0)
 
@@ -122,7 +124,7 @@ def dcgan_model(cfg: RunConfig, model: gan.DCGANGenerator | None = None, train: 
     """
     config = cfg.pick(**gan.DCGAN_CONFIGS)
     model = model if model is not None else _fresh(cfg, lambda: gan.DCGANGenerator(**config["model"]))
-    train = _training_digits(cfg, config, train)
+    train = _training_digits(config, train)
     epochs = config["epochs"]
     snapshot_z = torch.randn(10, model.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
     snapshot_epochs = {1, 2, 5, 10, epochs} & set(range(1, epochs + 1))
