@@ -148,7 +148,8 @@ def dcgan_model(cfg: RunConfig, model: gan.DCGANGenerator | None = None, train: 
     path = cached_model_path("dcgan_generator", cfg.profile)
     history = load_or_train(path, model, recipe, snapshots=snapshots, source=train.source,
                             recipe=f"{epochs} epochs, Adam {config['lr']} {config['betas']}, "
-                                   f"batch {config['batch_size']}, non-saturating")
+                                   f"batch {config['batch_size']}, non-saturating, "
+                                   f"G {config['model']}, 3-layer D {config['discriminator']}")
     if not snapshots:  # loaded from the cache: the snapshots were saved with the weights
         snapshots = load_checkpoint(path, model)["meta"].get("snapshots", {})
     return model.to(cfg.device).eval(), history, snapshots

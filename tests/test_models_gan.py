@@ -61,6 +61,7 @@ def test_sample_is_seeded_and_keeps_the_training_mode():
     (lambda: DCGANDiscriminator(width=4)(torch.rand(2, 28, 28)), "4 dimensions"),
     (lambda: DCGANDiscriminator(width=4)(torch.rand(2, 3, 28, 28)), r"\(N, 1, 28, 28\)"),
     (lambda: MLPGenerator(z_dim=0), "positive"),
+    (lambda: DCGANGenerator(refine=0), "must be positive, got .*refine=0"),
     (lambda: MLPGenerator().sample(0), "positive int"),
     (lambda: discriminator_loss(torch.zeros(3, 1), torch.zeros(3)), "1 dimensions"),
     (lambda: discriminator_loss(torch.zeros(3), torch.zeros(0)), "empty"),

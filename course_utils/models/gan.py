@@ -29,9 +29,9 @@ LOSSES = ("non-saturating", "saturating", "wgan-gp")
 # and a learning rate ten times the DCGAN paper's (better samples within a few thousand steps here).
 # course_utils.zoo.dcgan_model trains or loads it from here, for 06 and for notebook 07.
 DCGAN_CONFIGS = {
-    profile: {"model": {"z_dim": 32, "width": 32}, "discriminator": {"width": 32}, "train_images": images,
-              "epochs": epochs, "batch_size": 64, "lr": 2e-3, "betas": (0.5, 0.999)}
-    for profile, images, epochs in (("smoke", 256, 1), ("lecture", None, 40), ("full", None, 30))
+    profile: {"model": {"z_dim": 32, "width": width, "refine": width // 2}, "discriminator": {"width": 32},
+              "train_images": images, "epochs": epochs, "batch_size": 64, "lr": 2e-3, "betas": (0.5, 0.999)}
+    for profile, width, images, epochs in (("smoke", 16, 256, 1), ("lecture", 40, None, 40), ("full", 64, None, 30))
 }
 
 
@@ -140,24 +140,29 @@ class MLPDiscriminator(nn.Module):
 class DCGANGenerator(_Sampler):
     """Noise z float (N, z_dim) -> digit images float (N, 1, 28, 28) in [0, 1].
 
-    Upsampling with fractionally-strided (transposed) convolutions, batch norm and ReLU::
+    Upsampling with fractionally-strided (transposed) convolutions, batch norm and ReLU, then one
+    ordinary 3x3 convolution at full size that draws the strokes from ``refine`` feature maps::
 
         z (N, z_dim) -> linear -> (N, 2w, 7, 7)
                      -> conv-transpose 4x4, stride 2 -> (N, w, 14, 14)
-                     -> conv-transpose 4x4, stride 2 -> (N, 1, 28, 28) -> sigmoid
+                     -> conv-transpose 4x4, stride 2 -> (N, refine, 28, 28)
+                     -> conv 3x3 -> (N, 1, 28, 28) -> sigmoid
     """
 
-    def __init__(self, z_dim: int = 32, width: int = 32):
+    def __init__(self, z_dim: int = 32, width: int = 32, refine: int = 16):
         super().__init__()
-        if z_dim < 1 or width < 1:
-            raise ValueError(f"z_dim and width must be positive, got {z_dim}, {width}")
+        if min(z_dim, width, refine) < 1:
+            raise ValueError(f"z_dim, width and refine must be positive, got z_dim={z_dim}, width={width}, "
+                             f"refine={refine}")
         self.z_dim, self.width = z_dim, width
         self.project = nn.Sequential(nn.Linear(z_dim, 2 * width * 7 * 7, bias=False),
                                      nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),   # 7 -> 14
             nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),                      # 14 -> 28
+            nn.ConvTranspose2d(width, refine, 4, stride=2, padding=1, bias=False),      # 14 -> 28
+            nn.BatchNorm2d(refine), nn.ReLU(),
+            nn.Conv2d(refine, 1, 3, padding=1),                                         # 28 -> 28
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -169,12 +174,15 @@ class DCGANGenerator(_Sampler):
 class DCGANDiscriminator(nn.Module):
     """Digit images float (N, 1, 28, 28) in [0, 1] -> one logit per image, float (N,).
 
-    Downsampling with strided convolutions (no pooling), LeakyReLU, and batch norm on the second
-    layer (as in DCGAN: not on the input layer)::
+    Downsampling with strided convolutions (no pooling), LeakyReLU, and batch norm after every layer
+    but the first (as in DCGAN: not on the input layer)::
 
         x (N, 1, 28, 28) -> conv 4x4, stride 2 -> (N, w, 14, 14)
-                         -> conv 4x4, stride 2 -> BN -> (N, 2w, 7, 7) -> flatten -> linear -> (N,)
+                         -> conv 4x4, stride 2 -> BN -> (N, 2w, 7, 7)
+                         -> conv 3x3, stride 2 -> BN -> (N, 4w, 4, 4) -> flatten -> linear -> (N,)
 
+    The third layer sees about half the image at once, so the discriminator can judge a digit's
+    overall shape and not only its strokes (with two layers, the generator's digits broke apart more).
     Batch norm mixes the samples of a batch, so call it on real and fake batches separately (as
     :func:`make_gan_step` does), and never use it as a WGAN-GP critic (the penalty is per sample).
     """
@@ -187,7 +195,9 @@ class DCGANDiscriminator(nn.Module):
             nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),               # 28 -> 14
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1, bias=False),              # 14 -> 7
             nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1, bias=False),          # 7 -> 4
+            nn.BatchNorm2d(4 * width), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(4 * width * 4 * 4, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
