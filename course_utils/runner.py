@@ -161,7 +161,10 @@ def run_notebook(path: Path, profile: str, build: Path) -> NotebookRun:
             papermill.execute_notebook(str(path), str(build / f"{name}.ipynb"), parameters={"profile": profile},
                                        kernel_name=KERNEL, language="python", cwd=str(path.parent),
                                        progress_bar=False, log_output=False,
-                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP warning
+                                       # quiet kernel logs: a TCP warning, and the ERROR ipykernel may log as
+                                       # jupyter_client interrupts every kernel it shuts down; errors in cells
+                                       # still reach us through papermill
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except KeyboardInterrupt:
             raise
         except Exception as err:
