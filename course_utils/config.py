@@ -103,12 +103,26 @@ def limit_threads() -> int | None:
     return int(value)
 
 
-def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", quiet: bool = False) -> RunConfig:
-    """Resolve the profile (environment override first), seed everything, choose the device; print a line."""
+SMOKE_BANNER = ("SMOKE PROFILE: this run only proves that every cell runs. Its models barely train, so its numbers "
+                "and the verdicts of its claims are not meaningful; use profile = \"lecture\" for real results.")
+
+
+def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", quiet: bool = False,
+          notebook: str | None = None) -> RunConfig:
+    """Resolve the profile (environment override first), seed everything, choose the device; print a line.
+
+    notebook: the notebook's name (e.g. '05_vae'), under which ``record`` and ``claim`` store its numbers.
+    A smoke run prints a banner saying that its numbers are not meaningful.
+    """
+    from .results import set_run
+
     cfg = RunConfig(profile=resolve_profile(profile), seed=seed, device=choose_device(device))
     seed_everything(seed)
     limit_threads()
+    set_run(notebook, cfg.profile)
     if not quiet:
+        if cfg.profile == "smoke":
+            print(SMOKE_BANNER)
         print(f"Run settings: {cfg}")
     return cfg
 

@@ -1,8 +1,14 @@
 """Headline numbers: ``record(name, value, unit)`` notes a number the notebook measured.
 
-It always prints the number. When the course runner executes a notebook it sets
-``$COURSE_RESULTS`` to a JSON file; ``record`` then also appends the number there, and
-``python -m course_utils run`` gathers every notebook's file into ``build/metrics.json``.
+It always prints the number and stores it, tagged with the run's profile, in one JSON file per
+notebook: ``$COURSE_RESULTS`` when the course runner executes the notebook, else
+``results_dir()/<notebook>.json`` (the notebook named by ``setup(..., notebook=...)``), so a
+notebook run in Jupyter feeds later notebooks too. ``python -m course_utils run`` gathers every
+notebook's file into ``build/metrics.json``. Verdicts of measured claims (``course_utils.claims``)
+are stored in the same file.
+
+    record("pixelcnn_test_nll", 90.9, "nats")
+    notebook_numbers("02_autoencoders", "lecture")   # {'ae_pca_error_k16': 21.7, ...} or {}
 """
 
 from __future__ import annotations
@@ -12,32 +18,83 @@ import math
 import os
 from pathlib import Path
 
+from .config import cache_dir, project_root
+
 RESULTS_ENV = "COURSE_RESULTS"
+
+# The notebook and profile in force, set by ``config.setup`` (None before any setup).
+_RUN: dict[str, str | None] = {"notebook": None, "profile": None}
+
+
+def set_run(notebook: str | None, profile: str | None) -> None:
+    """Name the notebook and profile whose numbers ``record`` and ``claim`` store from now on."""
+    _RUN.update(notebook=notebook, profile=profile)
+
+
+def current_profile() -> str | None:
+    """The profile of the run in force (None before ``setup``)."""
+    return _RUN["profile"]
+
+
+def results_dir() -> Path:
+    """Where notebooks store their numbers: ``build/results`` of the course checkout, else the cache's."""
+    root = project_root()
+    return root / "build" / "results" if (root / "solutions").is_dir() else cache_dir() / "results"
+
+
+def results_file() -> Path | None:
+    """This run's results file: ``$COURSE_RESULTS``, else the named notebook's; None when neither is known."""
+    target = os.environ.get(RESULTS_ENV)
+    if target:
+        return Path(target)
+    return results_dir() / f"{_RUN['notebook']}.json" if _RUN["notebook"] else None
 
 
 def record(name: str, value: float, unit: str = "") -> float:
     """Print and store one headline number; returns ``value`` so it can be used inline.
 
     name: a short unique key such as 'pixelcnn_test_nll'. value: a finite real number. unit: e.g. 'nats'.
-    Recording the same name twice keeps the later value.
+    Recording the same name twice (same profile) keeps the later value.
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"record() needs a non-empty name, got {name!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"record({name!r}, ...) needs a real number, got {type(value).__name__} {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"record({name!r}, ...) got {number}: only finite numbers can be recorded")
+    number = _finite(value, f"record({name!r}, ...)")
     print(f"[recorded] {name} = {number:.6g}{' ' + unit if unit else ''}")
-    target = os.environ.get(RESULTS_ENV)
-    if target:
-        _store(Path(target), {"name": name, "value": number, "unit": unit})
+    store_row({"name": name, "value": number, "unit": unit})
     return value
 
 
+def _finite(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} needs a real number, got {type(value).__name__} {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{what} got {number}: only finite numbers can be recorded")
+    return number
+
+
+def store_row(row: dict) -> None:
+    """Add ``row`` (a number or a claim) to this run's results file, tagged with the profile."""
+    path = results_file()
+    if path is None:
+        return
+    row = {**row, "profile": _RUN["profile"]}
+    rows = [r for r in read_results(path) if (r["name"], r.get("profile")) != (row["name"], row["profile"])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(rows + [row], indent=1))
+    tmp.replace(path)  # atomic: an interrupt never leaves half a file
+
+
+def is_claim(row: dict) -> bool:
+    """True for a claim's verdict, False for a number."""
+    return row.get("kind") == "claim"
+
+
 def read_results(path: Path) -> list[dict]:
-    """The numbers stored in one results file, as a list of {'name', 'value', 'unit'} dicts."""
+    """The rows of one results file: numbers {'name', 'value', 'unit', 'profile'} and claims
+    {'name', 'kind': 'claim', 'statement', 'holds', 'numbers', 'profile'}; [] when there is no file."""
     path = Path(path)
     if not path.exists():
         return []
@@ -45,15 +102,25 @@ def read_results(path: Path) -> list[dict]:
         rows = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"results file {path} is not valid JSON ({err})") from None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"name", "value", "unit"} <= r.keys()
-                                             for r in rows):
-        raise ValueError(f"results file {path}: expected a list of {{name, value, unit}} objects")
+
+    def valid(r) -> bool:
+        keys = {"name", "statement", "holds", "numbers"} if isinstance(r, dict) and is_claim(r) \
+            else {"name", "value", "unit"}
+        return isinstance(r, dict) and keys <= r.keys()
+
+    if not isinstance(rows, list) or not all(valid(r) for r in rows):
+        raise ValueError(f"results file {path}: expected a list of {{name, value, unit}} numbers "
+                         "and {name, kind, statement, holds, numbers} claims")
     return rows
 
 
-def _store(path: Path, row: dict) -> None:
-    rows = [r for r in read_results(path) if r["name"] != row["name"]] + [row]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=1))
-    tmp.replace(path)  # atomic: an interrupt never leaves half a file
+def notebook_numbers(notebook: str, profile: str | None = None) -> dict[str, float]:
+    """The numbers that ``notebook`` (e.g. '02_autoencoders') recorded with ``profile`` (default: this
+    run's), wherever it ran (runner or Jupyter): {name: value}, empty when it has not run yet."""
+    profile = profile or _RUN["profile"]
+    try:
+        rows = read_results(results_dir() / f"{notebook}.json")
+    except ValueError:
+        return {}
+    return {r["name"]: r["value"] for r in rows
+            if not is_claim(r) and (r.get("profile") is None or r.get("profile") == profile)}

@@ -26,7 +26,7 @@ from pathlib import Path
 from .checks import STRICT_ENV
 from .config import PROFILE_ENV, check_profile, project_root
 from .release import SOLUTIONS_DIR
-from .results import RESULTS_ENV, read_results
+from .results import RESULTS_ENV, is_claim, read_results
 
 DEFAULT_PROFILE = "lecture"
 BUILD_DIR = "build"
@@ -193,14 +193,26 @@ def _cell(text: str) -> str:
 
 
 def metrics_markdown(summary: dict) -> str:
-    """The run summary (the ``metrics.json`` dict) as a markdown table, one row per notebook."""
+    """The run summary (the ``metrics.json`` dict) as markdown: a table with one row per notebook and its
+    numbers, then the claims with this run's verdicts (statement, verdict, numbers)."""
+    from .claims import format_numbers
+
     lines = [f"# Course run: profile `{summary['profile']}`", "",
              f"{summary['machine']}; total {_duration(summary['total_seconds'])}.", "",
              "| notebook | status | run time | headline numbers |", "|---|---|---:|---|"]
     for name, nb in summary["notebooks"].items():
-        numbers = "; ".join(_number(m) for m in nb["metrics"]) or "-"
+        numbers = "; ".join(_number(m) for m in nb["metrics"] if not is_claim(m)) or "-"
         status = nb["status"] + (f": {nb['error']}" if nb.get("error") else "")
         lines.append(f"| {_cell(name)} | {_cell(status)} | {_duration(nb['seconds'])} | {_cell(numbers)} |")
+    claims = [(name, m) for name, nb in summary["notebooks"].items() for m in nb["metrics"] if is_claim(m)]
+    if claims:
+        held = sum(m["holds"] for _, m in claims)
+        lines += ["", f"## Claims: {held} of {len(claims)} supported by this run", "",
+                  "| notebook | claim | verdict | numbers |", "|---|---|---|---|"]
+        for name, m in claims:
+            verdict = "\u2714 supported" if m["holds"] else "\u2718 not in this run"
+            lines.append(f"| {_cell(name)} | {_cell(m['statement'])} | {verdict} | "
+                         f"{_cell(format_numbers(m['numbers'])) or '-'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,12 @@ Calling ``check_scale(scale)`` returns a :class:`CheckResult` that a notebook sh
 pass or a red failure with its hint. It never raises, so a student's "Run all" keeps going,
 unless ``$COURSE_STRICT_CHECKS`` is set (the course runner and the test suite set it), where a
 failure raises :class:`CheckFailed` so a broken solution cannot slip through CI.
+
+Later cells that need the exercise's function take it through :func:`yours_or_reference`: the
+student's own function once its check passed, else the course's reference version, with one line
+saying which, so the rest of the notebook always runs::
+
+    scale_fn = yours_or_reference(scale, reference_scale)
 """
 
 from __future__ import annotations
@@ -81,6 +87,37 @@ def expect_close(actual, expected, what: str, hint: str = "", atol: float = 1e-5
         expect(False, f"{what} is wrong: got {got}{want}" + (f". {hint}" if hint else ""))
 
 
+# id(function checked) -> (the function, passed): the last verdict of every checked function
+_VERDICTS: dict[int, tuple[object, bool]] = {}
+
+
+def _remember(args: tuple, passed: bool) -> None:
+    for value in args:
+        if callable(value):
+            _VERDICTS[id(value)] = (value, passed)
+
+
+def verdict(fn) -> bool | None:
+    """True/False: the last check run on ``fn`` (this very object) passed/failed; None: never checked."""
+    entry = _VERDICTS.get(id(fn))
+    return entry[1] if entry is not None and entry[0] is fn else None
+
+
+def yours_or_reference(yours, reference, name: str | None = None):
+    """The student's ``yours`` if its exercise check passed, else the course's ``reference``; prints which.
+
+    A function redefined after its check counts as unchecked (run the check cell again).
+    """
+    name = name or getattr(yours, "__name__", None) or getattr(reference, "__name__", "function")
+    passed = verdict(yours)
+    if passed:
+        print(f"using your `{name}`: it passes its check")
+        return yours
+    why = "yours does not pass its check yet" if passed is False else "yours has not been checked yet (run its check cell)"
+    print(f"using the reference `{name}`: {why}")
+    return reference
+
+
 def exercise_check(check):
     """Turn ``check(student_fn, ...)`` into one that returns a :class:`CheckResult` instead of raising."""
 
@@ -96,6 +133,7 @@ def exercise_check(check):
             result = CheckResult(name, False, str(failure))
         except Exception as err:  # the student's code crashed: show where, in one line
             result = CheckResult(name, False, f"your code raised {type(err).__name__}: {err}")
+        _remember(args, result.passed)
         if not result.passed and os.environ.get(STRICT_ENV, "") not in ("", "0"):
             raise CheckFailed(repr(result))
         return result
