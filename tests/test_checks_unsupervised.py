@@ -1,7 +1,5 @@
 """Notebook 01's checks pass the solutions, fail the stubs, and name the cause of typical mistakes."""
 
-import time
-
 import pytest
 import torch
 
@@ -304,9 +302,7 @@ def test_sample_gmm_without_replacement_reports_the_error():
     (check_pca_project, (pca_project, pca_reconstruct)),
     (check_sample_gmm, (sample_gmm,)),
 ])
-def test_checks_are_fast_and_deterministic(check, solution):
-    first = check(*solution)  # the first call also pays for loading LAPACK and the like
-    start = time.perf_counter()
+def test_checks_are_deterministic(check, solution):
+    first = check(*solution)
     second = check(*solution)
-    assert time.perf_counter() - start < 1.0
     assert first == second
