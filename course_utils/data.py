@@ -227,6 +227,19 @@ def download_mnist() -> Path:
     return mnist_dir()
 
 
+# --- pixel values -------------------------------------------------------------------------------
+
+def to_unit_range(pixels: torch.Tensor) -> torch.Tensor:
+    """Stored pixels to the unit range: uint8 of any shape (0..255) -> float32, same shape, 255 -> 1.0.
+
+    The reference version of notebook 00's exercise; ``pixels`` is left unchanged.
+    """
+    if not torch.is_tensor(pixels) or pixels.dtype != torch.uint8:
+        got = f"a tensor of dtype {pixels.dtype}" if torch.is_tensor(pixels) else type(pixels).__name__
+        raise ValueError(f"to_unit_range expects uint8 pixels (values 0..255), got {got}")
+    return pixels.float() / 255
+
+
 # --- binarization -------------------------------------------------------------------------------
 
 def _check_unit_range(x: torch.Tensor, name: str = "images") -> None:

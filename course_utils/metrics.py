@@ -39,6 +39,24 @@ def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+def cluster_purity(cluster_ids: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of points whose label is the most common label of their cluster, in [0, 1].
+
+    cluster_ids: int (N,), any integer ids (not necessarily 0..K-1); labels: int (N,), >= 0. The sum
+    over clusters of the majority label's count, divided by N. Reference for notebook 01's exercise.
+    """
+    for name, value in (("cluster_ids", cluster_ids), ("labels", labels)):
+        if not torch.is_tensor(value) or value.dim() != 1 or value.is_floating_point() or value.dtype == torch.bool:
+            got = f"{tuple(value.shape)} {value.dtype}" if torch.is_tensor(value) else type(value).__name__
+            raise ValueError(f"{name} must be an integer tensor of shape (N,), got {got}")
+    if len(cluster_ids) != len(labels) or len(labels) == 0:
+        raise ValueError(f"expected cluster_ids and labels of the same length N >= 1, got {len(cluster_ids)} "
+                         f"and {len(labels)}")
+    if bool((labels < 0).any()):
+        raise ValueError("labels must be >= 0")
+    majority = sum(int(torch.bincount(labels[cluster_ids == c]).max()) for c in torch.unique(cluster_ids))
+    return majority / len(labels)
+
 
 class _ClassifierFeatures(torch.nn.Module):
     """Adapter for torchmetrics: images (N, 1, 28, 28) in [0, 1] -> classifier features (N, D)."""
