@@ -172,6 +172,16 @@ def receptive_field(model: Callable[[torch.Tensor], torch.Tensor], row: int, col
     return x.grad[0, 0].abs().detach().cpu()
 
 
+def depends_on(model: Callable[[torch.Tensor], torch.Tensor], row: int, col: int,
+               height: int = 28, width: int = 28, seed: int = 0) -> torch.Tensor:
+    """The input pixels that the output at (row, col) depends on: bool (height, width).
+
+    True where the gradient of ``model(x)[0, 0, row, col]`` with respect to a random input
+    (1, 1, height, width) is not zero; :func:`receptive_field` gives the gradients' sizes.
+    """
+    return receptive_field(model, row, col, height, width, seed) != 0
+
+
 def receptive_fields(model: Callable[[torch.Tensor], torch.Tensor], pixels: list[tuple[int, int]],
                      height: int = 28, width: int = 28, seed: int = 0) -> torch.Tensor:
     """:func:`receptive_field` for many output pixels in one forward and one backward pass.
