@@ -1,5 +1,5 @@
 """The reference VAE: shapes, the ELBO's pieces against independent computations, the importance-weighted
-bound's behaviour, training on a few digits, clear errors on wrong inputs, and the headless latent explorer."""
+bound's behaviour, training on a few digits and clear errors on wrong inputs (the latent explorer: test_widgets.py)."""
 
 import math
 
@@ -12,7 +12,6 @@ from course_utils.models import vae
 from course_utils.models.vae import (
     CONFIGS,
     VAE,
-    LatentExplorer,
     build_vae,
     decode_probs,
     encode_means,
@@ -194,16 +193,5 @@ def test_function_inputs_are_checked(call, words):
         call()
 
 
-def test_latent_explorer_runs_headless(small):
-    explorer = LatentExplorer(lambda z: decode_probs(small, z), torch.zeros(4), order=[2, 0, 1, 3],
-                              labels=["a", "b", "c", "d"])
-    png = explorer.update()
-    assert isinstance(png, bytes) and png.startswith(b"\x89PNG")
-    explorer.sliders[2].value = 1.5                         # moving a slider redraws
-    assert explorer.code()[2] == 1.5 and bytes(explorer.image.value) != png
-    explorer.set(torch.zeros(4))
-    assert bytes(explorer.image.value) == png
-    assert list(explorer.sliders) == [2, 0, 1, 3]
-    with pytest.raises(ValueError, match="order"):
-        LatentExplorer(lambda z: decode_probs(small, z), torch.zeros(4), order=[0, 1])
+def test_image_shape():
     assert vae.IMAGE_SHAPE == (1, 28, 28)

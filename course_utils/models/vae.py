@@ -28,7 +28,6 @@ Architecture (``VAE(latent_dim=32, hidden=256, channels=(32, 64))``, ELU activat
 from __future__ import annotations
 
 import copy
-import io
 import math
 from collections.abc import Callable
 
@@ -387,78 +386,3 @@ def latent_traversal(model: VAE, z: torch.Tensor, dims: list[int], values: torch
     for r, d in enumerate(dims):
         codes[r * len(values):(r + 1) * len(values), d] = values
     return decode_probs(model, codes)
-
-
-# --- an interactive latent explorer (ipywidgets) ---------------------------------------------------
-
-class LatentExplorer:
-    """One slider per latent dimension; moving any slider decodes the code and redraws the digit.
-
-    decode: a function z float (1, D) -> pixel probabilities (1, 1, H, W) in [0, 1], e.g.
-    ``lambda z: decode_probs(model, z)``. start: float (D,), the sliders' first values. order: the
-    dimensions in the order to show them (e.g. most-used first); labels: one short note per dimension.
-    ``widget`` is what a notebook displays; ``update()`` redraws (it also runs headless, without a browser).
-    """
-
-    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor], start: torch.Tensor,
-                 order: list[int] | None = None, labels: list[str] | None = None, limit: float = 3.0,
-                 scale: int = 6, columns: int = 4):
-        import ipywidgets as widgets
-
-        if not torch.is_tensor(start) or start.dim() != 1:
-            raise ValueError(f"start must be one code of shape (D,), got "
-                             f"{tuple(start.shape) if torch.is_tensor(start) else type(start).__name__}")
-        dims = len(start)
-        order = list(range(dims)) if order is None else list(order)
-        if sorted(order) != list(range(dims)):
-            raise ValueError(f"order must list each of the {dims} dimensions once, got {order}")
-        self.decode, self.scale, self.start = decode, scale, start.detach().cpu().float().clone()
-        self.sliders = {}
-        for d in order:
-            note = f" {labels[d]}" if labels else ""
-            self.sliders[d] = widgets.FloatSlider(value=float(self.start[d]), min=-limit, max=limit, step=0.05,
-                                                  description=f"z{d}{note}", continuous_update=True,
-                                                  readout_format=".2f",
-                                                  layout=widgets.Layout(width="230px"),
-                                                  style={"description_width": "70px"})
-            self.sliders[d].observe(lambda _change: self.update(), names="value")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width=f"{28 * scale}px"))
-        reset = widgets.Button(description="reset")
-        zero = widgets.Button(description="z = 0")
-        reset.on_click(lambda _b: self.set(self.start))
-        zero.on_click(lambda _b: self.set(torch.zeros(dims)))
-        grid = widgets.GridBox(list(self.sliders.values()),
-                               layout=widgets.Layout(grid_template_columns=f"repeat({columns}, 240px)"))
-        self.widget = widgets.HBox([widgets.VBox([self.image, widgets.HBox([reset, zero])]), grid])
-        self.update()
-
-    def code(self) -> torch.Tensor:
-        """The sliders' current code, float (D,)."""
-        z = torch.zeros(len(self.sliders))
-        for d, slider in self.sliders.items():
-            z[d] = slider.value
-        return z
-
-    def set(self, z: torch.Tensor) -> None:
-        """Move every slider to z (D,) and redraw once."""
-        self._quiet = True
-        try:
-            for d, slider in self.sliders.items():
-                slider.value = float(z[d])
-        finally:
-            self._quiet = False
-        self.update()
-
-    def update(self) -> bytes:
-        """Decode the current code and show it; returns the PNG bytes shown."""
-        if getattr(self, "_quiet", False):
-            return bytes(self.image.value)
-        import matplotlib.image
-
-        probs = self.decode(self.code().unsqueeze(0))[0, 0].detach().cpu().clamp(0, 1)
-        big = probs.repeat_interleave(self.scale, 0).repeat_interleave(self.scale, 1).numpy()
-        buffer = io.BytesIO()
-        matplotlib.image.imsave(buffer, big, cmap="gray_r", vmin=0, vmax=1, format="png")
-        png = buffer.getvalue()
-        self.image.value = png
-        return png
