@@ -15,7 +15,8 @@ small to show it.
 
 from __future__ import annotations
 
-from .results import _finite, current_profile, store_row
+from .config import current_run
+from .results import _finite, store_row
 
 SMOKE_NOTE = "expected: the smoke budget is too small to show it"
 
@@ -51,7 +52,7 @@ def claim(name: str, statement: str, holds, numbers: dict[str, float] | None = N
         print(f"\u2714 {statement}{shown}")
     else:
         print(f"\u2718 not in this run: {statement}{shown}")
-        if current_profile() == "smoke":
+        if current_run()["profile"] == "smoke":
             print(f"  {SMOKE_NOTE}")
     store_row({"name": name, "kind": "claim", "statement": statement, "holds": verdict, "numbers": numbers})
     return verdict

@@ -25,6 +25,10 @@ PROFILE_HELP = {
     "full": "GPU-scale training on full MNIST, aiming at the papers' numbers",
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The most digits a run loads when a notebook asks for "all" (limit=None), per profile: the lecture
+# budget is the same work with the 4,000 offline digits or the 60,000 of full MNIST.
+DATA_BUDGET = {"smoke": {"train": 4000, "test": 1000}, "lecture": {"train": 4000, "test": 1000},
+               "full": {"train": None, "test": None}}
 PROFILE_ENV = "COURSE_PROFILE"
 THREADS_ENV = "COURSE_THREADS"
 
@@ -107,6 +111,15 @@ SMOKE_BANNER = ("SMOKE PROFILE: this run only proves that every cell runs. Its m
                 "and the verdicts of its claims are not meaningful; use profile = \"lecture\" for real results.")
 
 
+# The notebook and profile of the run in force, set by ``setup`` (None before any setup).
+_RUN: dict[str, str | None] = {"notebook": None, "profile": None}
+
+
+def current_run() -> dict[str, str | None]:
+    """{'notebook': name or None, 'profile': profile or None} of the last ``setup`` in this process."""
+    return dict(_RUN)
+
+
 def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", quiet: bool = False,
           notebook: str | None = None) -> RunConfig:
     """Resolve the profile (environment override first), seed everything, choose the device; print a line.
@@ -114,12 +127,10 @@ def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", 
     notebook: the notebook's name (e.g. '05_vae'), under which ``record`` and ``claim`` store its numbers.
     A smoke run prints a banner saying that its numbers are not meaningful.
     """
-    from .results import set_run
-
     cfg = RunConfig(profile=resolve_profile(profile), seed=seed, device=choose_device(device))
     seed_everything(seed)
     limit_threads()
-    set_run(notebook, cfg.profile)
+    _RUN.update(notebook=notebook, profile=cfg.profile)
     if not quiet:
         if cfg.profile == "smoke":
             print(SMOKE_BANNER)
@@ -128,11 +139,27 @@ def setup(profile: str | None = "lecture", seed: int = 0, device: str = "auto", 
 
 
 def cache_dir() -> Path:
-    """Where data and trained models are cached: ``$COURSE_CACHE`` or ``~/.cache/dgm-course``."""
+    """Where data, trained models and (outside a checkout) results live: ``$COURSE_CACHE`` or ``~/.cache/dgm-course``.
+
+    The same wherever the package is installed from (a checkout, a wheel, Colab), so nothing is written next
+    to the package itself.
+    """
     return Path(os.environ.get("COURSE_CACHE") or Path.home() / ".cache" / "dgm-course").expanduser()
 
 
+def _is_checkout(folder: Path) -> bool:
+    return (folder / "solutions").is_dir() and (folder / "course_utils").is_dir()
+
+
 def project_root() -> Path:
-    """The course checkout (the folder holding ``solutions/``), or the working folder if there is none."""
+    """The course checkout (the folder holding ``solutions/`` and ``course_utils/``), else the working folder.
+
+    Found next to this package when it runs from a checkout (an editable install), else in the working
+    folder or one above it (an installed wheel used inside a clone, e.g. from ``notebooks/``). Outside any
+    checkout (a notebook copied elsewhere, Colab) it is the working folder, and nothing assumes ``solutions/``.
+    """
     here = Path(__file__).resolve().parent.parent
-    return here if (here / "solutions").is_dir() else Path.cwd()
+    if _is_checkout(here):
+        return here
+    cwd = Path.cwd().resolve()
+    return next((folder for folder in (cwd, *cwd.parents) if _is_checkout(folder)), cwd)

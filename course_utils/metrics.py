@@ -39,6 +39,7 @@ def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+
 def cluster_purity(cluster_ids: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of points whose label is the most common label of their cluster, in [0, 1].
 
@@ -124,30 +125,46 @@ def confident_share(images: torch.Tensor, classifier: torch.nn.Module, threshold
     return (probs.max(1).values > threshold).float().mean().item()
 
 
-def fid_classifier(device: torch.device | str = "cpu", progress: bool = False) -> torch.nn.Module:
+# The FID classifier's budget per profile: training digits (None: the profile's data budget) and epochs.
+FID_CLASSIFIER_CONFIGS = {"smoke": {"train_images": 1000, "epochs": 1},
+                          "lecture": {"train_images": 4000, "epochs": 10},
+                          "full": {"train_images": None, "epochs": 10}}
+
+
+def fid_classifier(device: torch.device | str = "cpu", progress: bool = True,
+                   profile: str | None = None) -> torch.nn.Module:
     """The course's one FID feature extractor: a ``DigitClassifier`` trained with a fixed recipe.
 
-    Trained once on all training digits of the data source in use (10 epochs, Adam 1e-3, batch 64,
-    seed 0, whatever the profile) and cached in ``<cache>/models/shared/``, so every notebook's FID
-    uses the same features and the numbers compare across notebooks. Returned in eval mode.
+    Trained once per data source and profile (``FID_CLASSIFIER_CONFIGS``; Adam 1e-3, batch 64,
+    seed 0) and cached in ``<cache>/models/shared/``, so every notebook's FID uses the same features
+    and the numbers compare across notebooks. profile: default the run's (``setup``), else 'lecture'.
+    Says what it trains, with a progress bar, when it is not cached yet. Returned in eval mode.
     """
     from .checkpoint import load_or_train
-    from .config import cache_dir
+    from .config import cache_dir, check_profile, current_run
     from .data import load_mnist, make_loader
     from .models.classifier import DigitClassifier, cross_entropy_loss
     from .train import fit
 
-    train = load_mnist("train", verbose=False)
-    path = cache_dir() / "models" / "shared" / f"fid_classifier_{train.source}.pt"
+    profile = check_profile(profile or current_run()["profile"] or "lecture")
+    config = FID_CLASSIFIER_CONFIGS[profile]
+    train = load_mnist("train", limit=config["train_images"], verbose=False)
+    path = cache_dir() / "models" / "shared" / f"fid_classifier_{train.source}_{profile}.pt"
+    recipe_text = f"{config['epochs']} epochs on {len(train)} digits, Adam 1e-3, batch 64, seed 0"
+    if not path.exists():
+        print(f"Training the course's FID classifier ({recipe_text}): FID compares the features of this "
+              "small digit classifier on generated and real digits, so every notebook needs the same one. "
+              f"It is trained once and cached in {path}.")
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = DigitClassifier()
 
         def recipe(m):
             loader = make_loader(train.images, train.labels, batch_size=64, seed=0)
-            return fit(m, cross_entropy_loss, loader, epochs=10, lr=1e-3, device=device, progress=progress)
+            return fit(m, cross_entropy_loss, loader, epochs=config["epochs"], lr=1e-3, device=device,
+                       progress=progress)
 
-        load_or_train(path, model, recipe, recipe="10 epochs, Adam 1e-3, batch 64, seed 0", source=train.source)
+        load_or_train(path, model, recipe, recipe=recipe_text, source=train.source)
     return model.to(device).eval()
 
 

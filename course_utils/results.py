@@ -18,22 +18,9 @@ import math
 import os
 from pathlib import Path
 
-from .config import cache_dir, project_root
+from .config import cache_dir, current_run, project_root
 
 RESULTS_ENV = "COURSE_RESULTS"
-
-# The notebook and profile in force, set by ``config.setup`` (None before any setup).
-_RUN: dict[str, str | None] = {"notebook": None, "profile": None}
-
-
-def set_run(notebook: str | None, profile: str | None) -> None:
-    """Name the notebook and profile whose numbers ``record`` and ``claim`` store from now on."""
-    _RUN.update(notebook=notebook, profile=profile)
-
-
-def current_profile() -> str | None:
-    """The profile of the run in force (None before ``setup``)."""
-    return _RUN["profile"]
 
 
 def results_dir() -> Path:
@@ -47,7 +34,8 @@ def results_file() -> Path | None:
     target = os.environ.get(RESULTS_ENV)
     if target:
         return Path(target)
-    return results_dir() / f"{_RUN['notebook']}.json" if _RUN["notebook"] else None
+    notebook = current_run()["notebook"]
+    return results_dir() / f"{notebook}.json" if notebook else None
 
 
 def record(name: str, value: float, unit: str = "") -> float:
@@ -79,7 +67,7 @@ def store_row(row: dict) -> None:
     path = results_file()
     if path is None:
         return
-    row = {**row, "profile": _RUN["profile"]}
+    row = {**row, "profile": current_run()["profile"]}
     rows = [r for r in read_results(path) if (r["name"], r.get("profile")) != (row["name"], row["profile"])]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -117,7 +105,7 @@ def read_results(path: Path) -> list[dict]:
 def notebook_numbers(notebook: str, profile: str | None = None) -> dict[str, float]:
     """The numbers that ``notebook`` (e.g. '02_autoencoders') recorded with ``profile`` (default: this
     run's), wherever it ran (runner or Jupyter): {name: value}, empty when it has not run yet."""
-    profile = profile or _RUN["profile"]
+    profile = profile or current_run()["profile"]
     try:
         rows = read_results(results_dir() / f"{notebook}.json")
     except ValueError:

@@ -28,7 +28,7 @@ from .checkpoint import cached_model_path, load_checkpoint, load_or_train
 from .config import RunConfig
 from .data import Digits, binarize_fixed, load_mnist, make_loader
 from .models import autoencoder, gan, pixelcnn, pixelrnn, vae
-from .models.autoregressive import train_autoregressive
+from .models.autoregressive import evaluate_nll, train_autoregressive
 from .train import History, fit, run_steps
 
 EpochHook = Callable[[int, History], dict | None]
@@ -63,19 +63,29 @@ def autoencoder_model(cfg: RunConfig, model: autoencoder.ConvAutoencoder | None 
     return model.to(cfg.device).eval(), history
 
 
+MONITOR_IMAGES = 250  # test digits whose NLL a pixel model's history records after every epoch
+
+
 def _autoregressive(name: str, configs: dict, build: Callable[[str], torch.nn.Module], cfg: RunConfig,
                     model, train, on_epoch_end) -> tuple[torch.nn.Module, History | None]:
+    """Train or load a pixel model; its history has 'loss', 'bpd' and, per epoch, 'test_nll' (nats) on the
+    first ``MONITOR_IMAGES`` test digits, whichever notebook trained it (plus what ``on_epoch_end`` adds)."""
     config = cfg.pick(**configs)
     model = model if model is not None else _fresh(cfg, lambda: build(cfg.profile))
     train = _training_digits(config, train)
+    monitor = binarize_fixed(load_mnist("test", limit=MONITOR_IMAGES, verbose=False).images, seed=0)
 
     def recipe(m):
+        def epoch_end(epoch, history):
+            extra = on_epoch_end(epoch, history) if on_epoch_end is not None else None
+            return {"test_nll": evaluate_nll(m, monitor).mean().item(), **(extra or {})}
+
         return train_autoregressive(m, train.images, epochs=config["epochs"], lr=config["lr"],
                                     batch_size=config["batch_size"], weight_decay=config["weight_decay"],
-                                    device=cfg.device, seed=cfg.seed, on_epoch_end=on_epoch_end)
+                                    device=cfg.device, seed=cfg.seed, on_epoch_end=epoch_end)
 
     history = load_or_train(cached_model_path(name, cfg.profile), model, recipe, config=str(config),
-                            source=train.source)
+                            source=train.source, monitor=f"test_nll per epoch on {MONITOR_IMAGES} test digits")
     return model.to(cfg.device).eval(), history
 
 

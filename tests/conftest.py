@@ -52,3 +52,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_run_in_force():
+    """Each test starts as a fresh process would: no ``setup`` in force (no notebook, no profile)."""
+    from course_utils import config
+
+    saved = dict(config._RUN)
+    config._RUN.update(notebook=None, profile=None)
+    yield
+    config._RUN.update(saved)

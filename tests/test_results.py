@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from course_utils.results import read_results, record
+from course_utils import results
+from course_utils.config import setup
+from course_utils.results import notebook_numbers, read_results, record
 
 
 def test_record_prints_and_stores_when_run_by_the_course(monkeypatch, tmp_path, capsys):
@@ -13,8 +15,8 @@ def test_record_prints_and_stores_when_run_by_the_course(monkeypatch, tmp_path, 
     record("accuracy", 0.95, "fraction")  # recorded again: the later value counts
     assert "[recorded] nll = 81.3 nats" in capsys.readouterr().out
     rows = read_results(target)
-    assert rows == [{"name": "nll", "value": 81.3, "unit": "nats"},
-                    {"name": "accuracy", "value": 0.95, "unit": "fraction"}]
+    assert rows == [{"name": "nll", "value": 81.3, "unit": "nats", "profile": None},
+                    {"name": "accuracy", "value": 0.95, "unit": "fraction", "profile": None}]
 
 
 def test_record_without_runner_only_prints(monkeypatch, tmp_path, capsys):
@@ -45,3 +47,18 @@ def test_damaged_results_file(tmp_path):
     with pytest.raises(ValueError, match="expected a list"):
         read_results(bad)
     assert read_results(tmp_path / "missing.json") == []
+
+
+def test_a_notebook_run_in_jupyter_records_under_its_name_and_profile(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_RESULTS", raising=False)
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    monkeypatch.setattr(results, "results_dir", lambda: tmp_path)
+    setup("smoke", notebook="02_autoencoders", quiet=True)
+    record("ae_error", 30.0)
+    setup("lecture", notebook="02_autoencoders", quiet=True)
+    record("ae_error", 13.6)
+    assert [r["profile"] for r in read_results(tmp_path / "02_autoencoders.json")] == ["smoke", "lecture"]
+    setup("lecture", notebook="05_vae", quiet=True)  # a later notebook reads this profile's numbers
+    assert notebook_numbers("02_autoencoders") == {"ae_error": 13.6}
+    assert notebook_numbers("02_autoencoders", "smoke") == {"ae_error": 30.0}
+    assert notebook_numbers("03_pixelrnn") == {}

@@ -31,7 +31,7 @@ LOSSES = ("non-saturating", "saturating", "wgan-gp")
 DCGAN_CONFIGS = {
     profile: {"model": {"z_dim": 32, "width": width, "refine": width // 2}, "discriminator": {"width": 32},
               "train_images": images, "epochs": epochs, "batch_size": 64, "lr": 2e-3, "betas": (0.5, 0.999)}
-    for profile, width, images, epochs in (("smoke", 16, 256, 1), ("lecture", 40, None, 40), ("full", 64, None, 30))
+    for profile, width, images, epochs in (("smoke", 16, 256, 1), ("lecture", 40, 4000, 40), ("full", 64, None, 30))
 }
 
 

@@ -43,7 +43,7 @@ MASK_TYPES = ("A", "B")
 CONFIGS = {
     "smoke": {"model": {"channels": 8, "layers": 2}, "train_images": 256, "epochs": 1, "batch_size": 16,
               "lr": 1e-2, "weight_decay": 0.0},
-    "lecture": {"model": {"channels": 16, "layers": 10}, "train_images": None, "epochs": 6, "batch_size": 16,
+    "lecture": {"model": {"channels": 16, "layers": 10}, "train_images": 4000, "epochs": 6, "batch_size": 16,
                 "lr": 1e-2, "weight_decay": 0.0},
     "full": {"model": {"channels": 64, "layers": 15}, "train_images": None, "epochs": 30, "batch_size": 64,
              "lr": 3e-3, "weight_decay": 0.0},

@@ -45,7 +45,7 @@ from .pixelcnn import MaskedConv2d
 CONFIGS = {
     "smoke": {"kind": "row", "model": {"hidden": 8, "layers": 1}, "train_images": 256, "epochs": 1,
               "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0},
-    "lecture": {"kind": "row", "model": {"hidden": 32, "layers": 2}, "train_images": None, "epochs": 4,
+    "lecture": {"kind": "row", "model": {"hidden": 32, "layers": 2}, "train_images": 4000, "epochs": 4,
                 "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0},
     "full": {"kind": "diagonal", "model": {"hidden": 64, "layers": 4}, "train_images": None, "epochs": 30,
              "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0},
