@@ -46,7 +46,7 @@ LOG_2PI = math.log(2 * math.pi)
 CONFIGS = {
     "smoke": {"model": {"latent_dim": 8, "hidden": 32, "channels": (8, 16)}, "train_images": 256, "epochs": 1,
               "batch_size": 64, "lr": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0, "ema_decay": None},
-    "lecture": {"model": {"latent_dim": 32, "hidden": 256, "channels": (32, 64)}, "train_images": None,
+    "lecture": {"model": {"latent_dim": 32, "hidden": 256, "channels": (32, 64)}, "train_images": 4000,
                 "epochs": 100, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.0, "warmup_epochs": 0,
                 "ema_decay": 0.998},
     "full": {"model": {"latent_dim": 32, "hidden": 512, "channels": (64, 128)}, "train_images": None,
