@@ -4,6 +4,7 @@
     release [--check]       write notebooks/ from solutions/, or check that they are in sync
     run [--profile P] [NB]  execute solution notebooks headless; numbers into build/metrics.json
     data [--download]       show the MNIST source; download full MNIST into the cache
+    grade SUBMISSIONS --out RESULTS   score a class's notebooks with the course's checks (sandboxed)
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from .grading.grade import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(prog="python -m course_utils",
@@ -90,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="show the MNIST source; --download fetches full MNIST")
     data.add_argument("--download", action="store_true", help="download full MNIST into the cache (internet)")
     data.set_defaults(handler=_data)
+
+    grade = commands.add_parser("grade", help="score a class's submissions with the course's checks (sandboxed)")
+    from .grading.grade import add_arguments
+
+    add_arguments(grade)
+    grade.set_defaults(handler=_grade)
     return parser
 
 
