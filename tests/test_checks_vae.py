@@ -116,7 +116,7 @@ def _recon(logits, x):
 @pytest.mark.parametrize("wrong, words", [
     (lambda x, lg, mu, lv: (_recon(lg, x) - vae.gaussian_kl(mu, lv)).mean(), "Sign of the KL"),
     (lambda x, lg, mu, lv: F.binary_cross_entropy_with_logits(lg, x) + vae.gaussian_kl(mu, lv).mean(),
-     "averaged over pixels"),
+     "averaged over the pixels"),
     (lambda x, lg, mu, lv: (_recon(lg, x) + vae.gaussian_kl(mu, lv)).sum(), "sum over the batch"),
     (lambda x, lg, mu, lv: _recon(lg, x).mean(), "KL term is missing"),
     (lambda x, lg, mu, lv: _recon(lg, x).mean() + vae.gaussian_kl(mu, lv).sum(), "KL is summed over the batch"),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+import types
 from dataclasses import dataclass
 
 import torch
@@ -76,7 +77,11 @@ def expect_shape(value, shape: tuple, what: str) -> None:
 
 def expect_close(actual, expected, what: str, hint: str = "", atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """Fail unless ``actual`` matches ``expected`` (numbers or tensors) within tolerance."""
-    actual_t = torch.as_tensor(actual, dtype=torch.float64)
+    expect(actual is not None, f"{what} is None: did you forget the `return` statement?")
+    try:
+        actual_t = torch.as_tensor(actual.detach() if torch.is_tensor(actual) else actual, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        expect(False, f"{what} should be a number or a tensor of numbers, got {type(actual).__name__}")
     expected_t = torch.as_tensor(expected, dtype=torch.float64)
     expect(actual_t.shape == expected_t.shape,
            f"{what} has shape {tuple(actual_t.shape)}, expected {tuple(expected_t.shape)}")
@@ -118,21 +123,121 @@ def yours_or_reference(yours, reference, name: str | None = None):
     return reference
 
 
+# --- whose code raised: the student's function or the check itself -------------------------------
+
+_FROM_STUDENT = "_course_raised_in_student_code"
+
+# Torch's own error messages for the usual mistakes, and what they mean in the student's terms.
+_KNOWN_ERRORS: list[tuple[tuple[str, ...], str]] = [
+    (("between 0 and 1", "between 0.0 and 1.0"),
+     "F.binary_cross_entropy takes probabilities in [0, 1] but got logits (any real number): use "
+     "F.binary_cross_entropy_with_logits(logits, x), or F.logsigmoid, which apply the sigmoid themselves"),
+    (("modified by an inplace operation",),
+     "an in-place operation (+=, .add_(), x[...] = ...) changed a tensor that backpropagation still needs: "
+     "compute a new tensor instead"),
+    (("does not require grad and does not have a grad_fn",),
+     "the result carries no gradient: did you call .detach(), .item(), .numpy() or work under torch.no_grad()?"),
+    (("backward through the graph a second time",),
+     "backward() went through a graph that an earlier backward() had already freed: build the second loss "
+     "from a new forward pass (or detach what the first loss should not reach)"),
+    (("expected scalar type", "same dtype", "Double did not match Float", "Float did not match Double", "dtype mismatch", "expected both vectors to have same dtype",
+      "found dtype"),
+     "two tensors of different dtypes met (e.g. float64 and float32): keep the inputs' dtype "
+     "(torch.zeros_like, dtype=x.dtype, .to(x)) instead of creating float64 or float32 tensors of your own"),
+    (("must match the size of tensor", "shapes cannot be multiplied", "size mismatch", "mat1 and mat2",
+      "not broadcastable", "Sizes of tensors must match", "shape '[", "is invalid for input of size"),
+     "the shapes do not fit together: print the .shape of each tensor and compare with the statement"),
+    (("'NoneType' object", "NoneType"),
+     "something is None: does every function you call (and yours) end with a `return`?"),
+    (("same device",),
+     "tensors on different devices met: create new tensors on the inputs' device (device=x.device)"),
+    (("result type Float can't be cast", "can't be cast to the desired output type"),
+     "an in-place operation on an integer tensor cannot hold the float result: convert first (x.float()), "
+     "then compute, without in-place operations on the input"),
+    (("Dimension out of range",),
+     "a dim= argument names a dimension the tensor does not have: check the tensor's number of dimensions"),
+]
+
+
+def explain_error(err: BaseException) -> str:
+    """The likely cause of a torch or Python error in the student's terms ('' when unknown)."""
+    text = str(err)
+    for needles, hint in _KNOWN_ERRORS:
+        if any(n in text for n in needles):
+            return hint
+    return ""
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def raised_in_student_code(err: BaseException) -> bool:
+    """True when ``err`` came out of a function the check was given (the student's code)."""
+    return bool(getattr(err, _FROM_STUDENT, False))
+
+
+def student_code(fn, calls: list | None = None):
+    """``fn`` (the student's function, or a module the student's code returned) wrapped so that an exception
+    it raises is marked as the student's, not the check's; ``calls`` collects what each call returned."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            out = fn(*args, **kwargs)
+        except CheckFailed:
+            raise
+        except Exception as err:
+            try:
+                setattr(err, _FROM_STUDENT, True)
+            except Exception:  # an exception type without attributes: reported as the check's own
+                pass
+            raise
+        if calls is not None:
+            calls.append(out)
+        return out
+
+    return call
+
+
+def _wrappable(value) -> bool:
+    return isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType, functools.partial))
+
+
 def exercise_check(check):
-    """Turn ``check(student_fn, ...)`` into one that returns a :class:`CheckResult` instead of raising."""
+    """Turn ``check(student_fn, ...)`` into one that returns a :class:`CheckResult` instead of raising.
+
+    The functions passed in are wrapped (:func:`student_code`), so that an error raised inside them is
+    reported as "your code raised ...", with its likely cause where torch's message is a known one, while an
+    error inside the check's own code (e.g. on a result of an unexpected type) is reported as such.
+    """
 
     @functools.wraps(check)
     def run(*args, **kwargs) -> CheckResult:
         name = check.__name__.removeprefix("check_")
+        returned: list = []
+        wrapped = [student_code(a, returned) if _wrappable(a) else a for a in args]
+        wrapped_kw = {k: student_code(v, returned) if _wrappable(v) else v for k, v in kwargs.items()}
         try:
-            message = check(*args, **kwargs) or "all checks passed"
+            message = check(*wrapped, **wrapped_kw) or "all checks passed"
             result = CheckResult(name, True, message)
         except NotImplementedError:
             result = CheckResult(name, False, NOT_IMPLEMENTED_HINT)
         except CheckFailed as failure:
             result = CheckResult(name, False, str(failure))
-        except Exception as err:  # the student's code crashed: show where, in one line
-            result = CheckResult(name, False, f"your code raised {type(err).__name__}: {err}")
+        except Exception as err:
+            why = explain_error(err)
+            if raised_in_student_code(err):  # the student's code crashed: show where, in one line
+                text = f"your code raised {type(err).__name__}: {_first_line(err)}"
+            else:  # the check itself could not go on with what the student's code gave it
+                text = (f"the check could not use what your function returned ({type(err).__name__}: "
+                        f"{_first_line(err)})" + ("" if why else ": compare its type, shape and dtype with the "
+                                                  "statement"))
+            result = CheckResult(name, False, text + (f" -- {why}" if why else ""))
+        if not result.passed and any(out is None for out in returned):
+            result = CheckResult(name, False, "your function returned None: did you forget the `return` statement "
+                                              f"(or does a branch end without one)? ({result.message})")
         _remember(args, result.passed)
         if not result.passed and os.environ.get(STRICT_ENV, "") not in ("", "0"):
             raise CheckFailed(repr(result))

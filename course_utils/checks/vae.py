@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import exercise_check, expect, expect_close, expect_shape
+from .pixel_models import _per_pixel_variants, bernoulli_nll_mistakes, name_mistake
 
 
 def _diagnose(value: torch.Tensor, right: torch.Tensor, mistakes: list[tuple[torch.Tensor, str]], what: str,
@@ -37,6 +38,9 @@ def _diagnose(value: torch.Tensor, right: torch.Tensor, mistakes: list[tuple[tor
 
 
 def _float_tensor(out, what: str) -> torch.Tensor:
+    expect(not isinstance(out, (float, int)),
+           f"{what} should be a torch tensor, got a Python {type(out).__name__}: return the tensor itself (no "
+           ".item() or float()), so that .backward() can reach the model")
     expect(torch.is_tensor(out), f"{what} should be a torch tensor, got {type(out).__name__}")
     expect(out.is_floating_point(), f"{what} has dtype {out.dtype}: expected a float tensor")
     return out
@@ -124,7 +128,7 @@ def _kl_mistakes(mu, logvar) -> list[tuple[torch.Tensor, str]]:
     d = mu.shape[-1]
     right = _kl_right(mu, logvar)
     return [
-        (-right, "It has the opposite sign: the KL divergence is >= 0; did you flip the sign of the whole "
+        (-right, "It has the opposite sign: the KL divergence is never negative; did you flip the sign of the whole "
                  "expression? KL = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar)"),
         (0.5 * (mu ** 2 + logvar.exp() - 1 + logvar).sum(-1),
          "Check the sign of the log-variance term: it is - logvar (KL = 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar))"),
@@ -137,7 +141,96 @@ def _kl_mistakes(mu, logvar) -> list[tuple[torch.Tensor, str]]:
         (right + d / 2, "It is too large by D / 2: the '- 1' inside the sum is missing"),
         (0.5 * ((1 + mu ** 2) / logvar.exp() - 1 + logvar).sum(-1),
          "This is KL(p || q), the other direction: we need KL(q(z|x) || p(z)) with q = N(mu, exp(logvar))"),
+        (0.5 * (logvar.exp() - 1 - logvar).sum(-1),
+         "The mu^2 term is missing: the KL grows with the distance of the mean from 0, 0.5 * mu^2 per dimension"),
     ]
+
+
+# --- the KL term by term -----------------------------------------------------------------------------
+
+_PROBE_MU = torch.tensor([[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [-1.5, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0],
+                          [1, 0, 0]], dtype=torch.float64)
+_PROBE_LOGVAR = torch.tensor([[0.0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 0, 0], [-1, 0, 0], [2, 0, 0],
+                              [0.5, 0, 0]], dtype=torch.float64)
+
+# Each term of 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar) and its usual wrong versions: (value, what is wrong).
+_MU_TERMS = [(lambda m: m ** 2, None), (lambda m: 0 * m, "the mu^2 term is missing (KL grows with the distance of "
+                                                         "the mean from 0)"),
+             (lambda m: m.abs(), "use mu squared (mu ** 2 or mu.pow(2)), not |mu|"),
+             (lambda m: m, "use mu squared (mu ** 2 or mu.pow(2)), not mu"),
+             (lambda m: -m ** 2, "the mu^2 term has the wrong sign: it is + mu^2")]
+_VAR_TERMS = [(lambda v: v.exp(), None), (lambda v: 0 * v, "the exp(logvar) term (the variance) is missing"),
+              (lambda v: (2 * v).exp(), "the variance is exp(logvar), not exp(2 * logvar)"),
+              (lambda v: v, "the variance is exp(logvar): logvar is its logarithm, not the variance itself"),
+              (lambda v: (0.5 * v).exp(), "the variance is exp(logvar): exp(logvar / 2) is the standard deviation")]
+_ONE_TERMS = [(lambda d: 1.0, None), (lambda d: 0.0, "the '- 1' inside the sum is missing (so KL(N(0, I) || N(0, I)) "
+                                                     "comes out D / 2 instead of 0)"),
+              (lambda d: -1.0, "it is '- 1' inside the sum, not '+ 1'"),
+              (lambda d: 1.0 / d, "the '- 1' belongs inside the sum, once per latent dimension, not once per row")]
+_LOG_TERMS = [(lambda v: v, None), (lambda v: 0 * v, "the '- logvar' term is missing"),
+              (lambda v: -v, "check the sign of the log-variance term: it is - logvar"),
+              (lambda v: 2 * v, "the log-variance term is - logvar, not - 2 * logvar"),
+              (lambda v: 0.5 * v, "the log-variance term is - logvar inside the sum (the 0.5 in front applies to "
+                                  "everything), not - logvar / 2")]
+_FACTORS = [(0.5, None), (1.0, "the factor 0.5 in front of the sum is missing"),
+            (-0.5, "the whole expression has the wrong sign: a KL divergence is never negative"),
+            (-1.0, "the whole expression has the wrong sign (a KL divergence is never negative) and the factor 0.5 "
+                   "is missing"),
+            (0.25, "the factor 0.5 is applied twice")]
+_DIM_REDUCTIONS = [("sum", None), ("mean", "you averaged over the latent dimensions: sum over them, don't average "
+                                           "(the KL of independent dimensions adds up)")]
+
+
+def _kl_candidates():
+    """Every combination of right and wrong terms, evaluated on the probe rows: (values (C, R), hints per C)."""
+    mu, lv = _PROBE_MU, _PROBE_LOGVAR
+    d = mu.shape[1]
+    values, hints = [], []
+    for fm, hm in _MU_TERMS:
+        for fv, hv in _VAR_TERMS:
+            for fo, ho in _ONE_TERMS:
+                for fl, hl in _LOG_TERMS:
+                    inside = fm(mu) + fv(lv) - fo(d) - fl(lv)
+                    for factor, hf in _FACTORS:
+                        for reduction, hr in _DIM_REDUCTIONS:
+                            total = inside.sum(-1) if reduction == "sum" else inside.mean(-1)
+                            found = [h for h in (hm, hv, ho, hl, hf, hr) if h]
+                            if hv and hl and "exp(2 * logvar)" in hv and "2 * logvar" in hl:
+                                found = [h for h in found if h not in (hv, hl)]
+                                found.insert(0, "you treated logvar as log(std): it is log(variance), so the "
+                                                "variance is exp(logvar), not exp(2 * logvar), and the log term is "
+                                                "- logvar, not - 2 * logvar")
+                            values.append(factor * total)
+                            hints.append(found)
+    return torch.stack(values), hints
+
+
+_KL_CANDIDATES = None
+
+
+def kl_term_hint(kl_rows) -> str | None:
+    """Name the wrong terms of a Gaussian KL: ``kl_rows(mu (R, 3), logvar (R, 3))`` -> the KL of each row (R,).
+
+    Returns None when the KL is right or matches no combination of the usual mistakes."""
+    global _KL_CANDIDATES
+    got = kl_rows(_PROBE_MU.float(), _PROBE_LOGVAR.float())
+    if not torch.is_tensor(got) or tuple(got.shape) != (len(_PROBE_MU),):
+        return None
+    got = got.detach().double()
+    if not torch.isfinite(got).all():
+        return None
+    if _KL_CANDIDATES is None:
+        _KL_CANDIDATES = _kl_candidates()
+    values, hints = _KL_CANDIDATES
+    close = ((values - got).abs() <= 1e-4 + 1e-4 * got.abs()).all(1)
+    matches = [hints[i] for i in torch.nonzero(close).flatten().tolist()]
+    if not matches:
+        return None
+    best = min(matches, key=len)
+    if not best:
+        return None
+    return "; ".join(best[:1] + [h[0].lower() + h[1:] for h in best[1:]]) + \
+        ". KL = 0.5 * sum over the latent dimensions of (mu^2 + exp(logvar) - 1 - logvar)"
 
 
 @exercise_check
@@ -145,17 +238,26 @@ def check_gaussian_kl(gaussian_kl):
     """``gaussian_kl(mu, logvar)``: float (B, D), (B, D) -> float (B,), KL(N(mu, diag exp(logvar)) || N(0, I))."""
     # 1. q equal to the prior: KL 0.
     zeros = torch.zeros(2, 3)
-    out = _float_tensor(gaussian_kl(zeros, zeros.clone()), "gaussian_kl(0, 0)")
+    out = _float_tensor(gaussian_kl(zeros, zeros.clone()), "gaussian_kl(0, 0)").detach().double()
     expect(out.dim() != 0, "the result is one number: return one KL per row, shape (B,) (sum over the latent "
                            "dimension only, dim=-1, not over the batch)")
     expect(out.dim() != 2, f"the result has shape {tuple(out.shape)}: sum over the latent dimension (dim=-1) "
                            "to get one KL per row, shape (B,)")
+    expect(tuple(out.shape) != (3,), "the result has one value per latent dimension (shape (D,)): you summed over "
+                                     "the batch (dim=0); sum over the latent dimension (dim=-1) for one KL per row")
     expect_shape(out, (2,), "gaussian_kl(mu, logvar) for B = 2 rows")
+
+    def named_terms(what: str) -> None:
+        hint = kl_term_hint(gaussian_kl)
+        expect(hint is None, f"{what} is wrong: {hint}")
+
+    if not torch.allclose(out.detach(), torch.zeros(2, dtype=out.dtype), atol=1e-6):
+        named_terms("KL(N(0, I) || N(0, I))")
     expect(torch.isfinite(out).all(),
            f"KL(N(0, I) || N(0, I)) came out {out.tolist()} instead of 0: with logvar = 0, a log of logvar (or of "
            "logvar squared) is infinite. Did you use logvar as the standard deviation or the variance? "
            "The variance is exp(logvar)")
-    expect(torch.allclose(out, torch.zeros(2), atol=1e-6),
+    expect(torch.allclose(out, torch.zeros(2, dtype=out.dtype), atol=1e-6),
            f"KL(N(0, I) || N(0, I)) must be 0, got {out.tolist()}: with mu = 0 and logvar = 0 every term "
            "mu^2 + exp(logvar) - 1 - logvar is 0; did you forget the '- 1' or use exp(logvar) where logvar belongs?")
 
@@ -163,8 +265,12 @@ def check_gaussian_kl(gaussian_kl):
     mu = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
     logvar = torch.tensor([[0.0, 0.0], [math.log(4.0), 0.0]])
     right = _kl_right(mu, logvar)
-    out = _float_tensor(gaussian_kl(mu, logvar), "gaussian_kl(mu, logvar)")
+    out = _float_tensor(gaussian_kl(mu, logvar), "gaussian_kl(mu, logvar)").detach().double()
     expect_shape(out, (2,), "gaussian_kl(mu, logvar) for B = 2 rows")
+    if not torch.allclose(out.detach().double(), right.double(), atol=1e-5, rtol=1e-4):
+        hint = name_mistake(out.detach(), _kl_mistakes(mu, logvar), right)
+        expect(hint is None, f"KL is wrong. {hint}")
+        named_terms("KL for mu = [1, 0], logvar = [0, 0] and mu = [0, 0], logvar = [log 4, 0]")
     expect((out >= -1e-6).all(), f"KL came out negative ({out.tolist()}): a KL divergence is never negative. "
            "Did you flip the sign of the log-variance term or of the whole expression?")
     _diagnose(out, right, _kl_mistakes(mu, logvar), "KL for mu = [1, 0], logvar = [0, 0] (expected 0.5) and "
@@ -174,10 +280,12 @@ def check_gaussian_kl(gaussian_kl):
     gen = torch.Generator().manual_seed(5)
     mu, logvar = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen)
     before = (mu.clone(), logvar.clone())
-    out = _float_tensor(gaussian_kl(mu, logvar), "gaussian_kl(mu, logvar)")
+    out = _float_tensor(gaussian_kl(mu, logvar), "gaussian_kl(mu, logvar)").detach().double()
     expect(torch.equal(mu, before[0]) and torch.equal(logvar, before[1]),
            "your function changed mu or logvar in place: compute on new tensors")
     expect_shape(out, (6,), "gaussian_kl(mu, logvar) for B = 6 rows, D = 4")
+    if not torch.allclose(out.detach().double(), _kl_right(mu, logvar).double(), atol=1e-4, rtol=1e-4):
+        named_terms("KL on random rows")
     _diagnose(out, _kl_right(mu, logvar), _kl_mistakes(mu, logvar), "KL on random rows")
     return "KL(N(mu, exp(logvar)) || N(0, I)) matches the closed form, one value per row"
 
@@ -185,8 +293,34 @@ def check_gaussian_kl(gaussian_kl):
 # --- negative ELBO -------------------------------------------------------------------------------------
 
 
+def _pixel_costs(logits: torch.Tensor, x: torch.Tensor) -> list[tuple[torch.Tensor, str | None]]:
+    """-log p(x_pixel | z), right (hint None) and as the usual mistakes compute it, per pixel."""
+    right = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    return [(right, None), *[(cost, hint) for cost, hint in _per_pixel_variants(logits, x)
+                             if "logits as probabilities" not in hint]]
+
+
 def _bce(logits, x):
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)   # (B,)
+
+
+def _reduction_mistakes(recon: torch.Tensor, kl: torch.Tensor, d: int) -> list[tuple[torch.Tensor, str]]:
+    return [
+        ((recon - kl).mean(), "Sign of the KL: the negative ELBO ADDS the KL (-ELBO = -E[log p(x|z)] + KL)"),
+        (recon.mean(), "The KL term is missing: -ELBO = reconstruction loss + KL(q(z|x) || p(z))"),
+        (kl.mean(), "The reconstruction term is missing: -ELBO = reconstruction loss + KL"),
+        (recon.mean() + kl.sum(), "The KL is summed over the batch while the reconstruction is averaged: average "
+                                  "both over the batch"),
+        (recon.sum() + kl.mean(), "The reconstruction is summed over the batch while the KL is averaged: average "
+                                  "both over the batch"),
+        (recon.mean() + kl.mean() / d, "The KL is averaged over the latent dimensions: sum over them (one KL per "
+                                       "image), then average over the batch"),
+        ((recon + kl).sum(), "It is the sum over the batch: average over the batch instead (the loss per image)"),
+        (recon.mean() / 784 + kl.mean(), "The reconstruction term is averaged over pixels: log p(x|z) of an image "
+                                         "is the SUM over its 784 pixels, then average over the batch"),
+        ((recon + kl).mean() / 784, "It is averaged over pixels as well as the batch: sum over the pixels of an "
+                                    "image, average over the batch"),
+    ]
 
 
 @exercise_check
@@ -198,41 +332,75 @@ def check_negative_elbo(negative_elbo):
     logits = 2 * torch.randn(b, 1, 28, 28, generator=gen)
     mu, logvar = torch.randn(b, d, generator=gen), 0.5 * torch.randn(b, d, generator=gen)
     recon, kl = _bce(logits, x), _kl_right(mu, logvar)
+    right = (recon + kl).mean()
 
-    # 1. The reconstruction term alone: with mu = 0 and logvar = 0 the KL is 0.
-    zeros = torch.zeros(b, d)
-    out = _float_tensor(negative_elbo(x, logits, zeros, zeros.clone()), "negative_elbo(x, logits, mu, logvar)")
-    expect(out.dim() == 0, f"the result has shape {tuple(out.shape)}: return one number, the average over the "
-                           "batch of each image's negative ELBO (.mean() at the end)")
-    expect(out.item() >= 0,
-           "the result is negative: return the NEGATIVE ELBO, a positive loss (reconstruction loss + KL)")
-    _diagnose(out, recon.mean(), [
-        (recon.mean() / 784, "It equals the reconstruction loss averaged over pixels: log p(x|z) of an image is the "
-                             "SUM over its 784 pixels (reduction='none', then sum over pixels), then average over "
-                             "the batch"),
-        (recon.sum(), "It is the sum over the batch: average over the batch instead (the loss per image, in nats)"),
-        (_bce(torch.sigmoid(logits), x).mean(), "binary_cross_entropy_with_logits expects logits; you passed "
-                                                "probabilities (sigmoid applied twice)"),
-        (_bce(x, logits).mean(), "The arguments are swapped: binary_cross_entropy_with_logits(logits, x), "
-                                 "the model's logits first, the images (targets) second"),
-    ], "negative_elbo with KL = 0 (mu = 0, logvar = 0): only the reconstruction term")
+    def value(*args) -> torch.Tensor:
+        out = _float_tensor(negative_elbo(*args), "negative_elbo(x, logits, mu, logvar)")
+        expect(out.numel() != len(args[0]) or out.dim() == 0 or len(args[0]) == 1,
+               f"the result has shape {tuple(out.shape)}, one value per image: return one number, the average over "
+               "the batch of each image's negative ELBO (.mean() at the end)")
+        expect(out.dim() == 0 or (out.numel() == 1 and len(args[0]) == 1),
+               f"the result has shape {tuple(out.shape)}: return one number (a 0-d tensor), the average over the "
+               "batch of each image's negative ELBO")
+        return out.detach().double().reshape(())
 
-    # 2. With a KL term.
     before = [t.clone() for t in (x, logits, mu, logvar)]
-    out = _float_tensor(negative_elbo(x, logits, mu, logvar), "negative_elbo(x, logits, mu, logvar)")
+    out = value(x, logits, mu, logvar)
     expect(all(torch.equal(t, u) for t, u in zip((x, logits, mu, logvar), before, strict=True)),
            "your function changed one of its inputs in place: compute on new tensors")
-    expect(out.dim() == 0, f"the result has shape {tuple(out.shape)}: return the mean over the batch, one number")
-    _diagnose(out, (recon + kl).mean(), [
-        ((recon - kl).mean(), "Sign of the KL: the negative ELBO ADDS the KL (-ELBO = -E[log p(x|z)] + KL)"),
-        (recon.mean(), "The KL term is missing: -ELBO = reconstruction loss + KL(q(z|x) || p(z))"),
-        (recon.mean() + kl.sum(), "The KL is summed over the batch while the reconstruction is averaged: average "
-                                  "both over the batch"),
-        (recon.mean() + kl.mean() / d, "The KL is averaged over the latent dimensions: sum over them (one KL per "
-                                       "image), then average over the batch"),
-        ((recon + kl).sum(), "It is the sum over the batch: average over the batch instead"),
-        *[(recon.mean() + wrong.mean(), f"The KL term is wrong. {hint}") for wrong, hint in _kl_mistakes(mu, logvar)],
-    ], "negative_elbo", atol=1e-3, rtol=1e-5)
+    expect(bool(torch.isfinite(out)), f"the result is {out.item()}: use F.binary_cross_entropy_with_logits (stable "
+                                      "for any logits) and exp(logvar) for the variance")
+    if not torch.allclose(out, right.double(), atol=1e-3, rtol=1e-5):
+        expect(not torch.allclose(-out, right.double(), atol=1e-3, rtol=1e-5) and out.item() >= 0,
+               "the result is negative: return the NEGATIVE ELBO, a positive loss (reconstruction loss + KL)")
+        # Take the two terms apart, one image at a time (a batch of one: mean and sum agree).
+        # The KL term alone: logits of +-30 that agree with x make the reconstruction cost about 0.
+        x1, logits1 = x[:1], logits[:1]
+        sure = 30.0 * (2 * x1 - 1)
+
+        def kl_rows(m, lv):
+            return torch.stack([value(x1, sure, m[r:r + 1], lv[r:r + 1]) for r in range(len(m))])
+
+        kl_own = torch.stack([value(x[i:i + 1], 30.0 * (2 * x[i:i + 1] - 1), mu[i:i + 1], logvar[i:i + 1])
+                              for i in range(b)])
+        expect(not torch.allclose(kl_own, torch.zeros_like(kl_own), atol=1e-4),
+               "The KL term is missing: -ELBO = reconstruction loss + KL(q(z|x) || p(z))")
+        expect(not torch.allclose(kl_own, -kl.double(), atol=1e-3, rtol=1e-4),
+               "Sign of the KL: the negative ELBO ADDS the KL (-ELBO = -E[log p(x|z)] + KL)")
+        hint = None
+        if not torch.allclose(kl_own, kl.double(), atol=1e-3, rtol=1e-4):
+            hint = kl_term_hint(kl_rows)
+        if hint is None:
+            wrong = name_mistake(kl_own, [(w, h) for w, h in _kl_mistakes(mu, logvar)], kl, tol=1e-3)
+            expect(wrong is None, f"The KL term is wrong. {wrong}")
+        else:
+            expect(False, f"The KL term is wrong: {hint}")
+        # The reconstruction term alone: the same image with its logits, minus the cost at the sure logits.
+        zeros = torch.zeros(1, d)
+        base = value(x1, sure, zeros, zeros.clone())
+        recon_own = value(x1, logits1, zeros, zeros.clone()) - base
+        sure_costs = bernoulli_nll_mistakes(sure, x1, lambda t: t.flatten(1).sum(1))
+        mistakes = [(w[0] - w_sure[0], h) for (w, h), (w_sure, _) in
+                    zip(bernoulli_nll_mistakes(logits1, x1, lambda t: t.flatten(1).sum(1)), sure_costs, strict=True)]
+        wrong = name_mistake(recon_own, mistakes, recon[0], tol=1e-3)
+        expect(wrong is None, f"The reconstruction term is wrong: {wrong}")
+        recon_ok = torch.allclose(recon_own, recon[0].double(), atol=1e-3, rtol=1e-4)
+        kl_ok = torch.allclose(kl_own, kl.double(), atol=1e-3, rtol=1e-4)
+        # Both terms right for one image: the batch reduction is what differs.
+        wrong = name_mistake(out, _reduction_mistakes(recon, kl, d), right, tol=1e-4)
+        expect(wrong is None, f"negative_elbo is wrong. {wrong}")
+        expect(not (recon_ok and kl_ok),
+               f"each image's terms are right, but the batch gives {out.item():.6g} instead of {right.item():.6g}: "
+               "return the mean over the batch of (reconstruction + KL) per image")
+        expect(recon_ok, f"The reconstruction term is wrong: for one image it is {recon_own.item():.6g} nats, expected "
+                         f"{recon[0].item():.6g} = F.binary_cross_entropy_with_logits(logits, x, reduction='none') "
+                         "summed over the pixels")
+        expect_close(out, right, "negative_elbo", atol=1e-3, rtol=1e-5)
+
+    # The reconstruction term alone: with mu = 0 and logvar = 0 the KL is 0.
+    zeros = torch.zeros(b, d)
+    out = value(x, logits, zeros, zeros.clone())
+    expect_close(out, recon.mean(), "negative_elbo with KL = 0 (mu = 0, logvar = 0)", atol=1e-3, rtol=1e-5)
     return "-ELBO = mean over the batch of (reconstruction loss summed over pixels + KL)"
 
 
@@ -298,6 +466,80 @@ class _LinearToyVAE:
             "no_q_const": self.log_px - 0.5 * math.log(2 * math.pi),
         }
 
+    def variant_limits(self) -> list[tuple[torch.Tensor, str]]:
+        """What the estimate converges to (large k), per image (3,), for the usual mistakes, one at a time: in the
+        log-likelihood of the decoder, in log p(z), in log q(z|x), in how z is drawn, and in the averaging."""
+        grid = self.grid[::16]
+        log_step = torch.log(grid[1] - grid[0])
+        x = self.images.flatten(1).double()                                                  # (3, 784)
+        logits = grid[:, None] * self.a.double() + self.b.double()                           # (G, 784)
+        zeros, ones = torch.zeros_like(logits), torch.ones_like(logits)
+        # A per-pixel cost c(l, x) of binary x sums to c(l, 0) + x (c(l, 1) - c(l, 0)) over the pixels.
+        at0, at1 = _pixel_costs(logits, zeros), _pixel_costs(logits, ones)
+        liks = []
+        for (c0, hint), (c1, _) in zip(at0, at1, strict=True):
+            total = c0.sum(1)[:, None] + (c1 - c0) @ x.T                                    # (G, 3)
+            liks.append((-total, f"The decoder's log-likelihood log p(x|z) is wrong: {hint}" if hint else None))
+            if hint is None:
+                liks.append((-total / 784, "log p(x|z) is averaged over the pixels: it is the SUM over an image's "
+                                           "784 pixels of their log-probabilities"))
+            else:
+                liks.append((-total / 784, f"The decoder's log-likelihood log p(x|z) is wrong: {hint} (and sum over "
+                                           "the pixels, do not average)"))
+        const = 0.5 * math.log(2 * math.pi)
+        prior = -0.5 * grid[:, None] ** 2 - const
+        m, lv = self.q_mu.double().T, self.q_logvar.double().T                              # (1, 3)
+        sd = (0.5 * lv).exp()
+        eps = (grid[:, None] - m) / sd
+        log_q = -0.5 * eps ** 2 - 0.5 * lv - const
+        w_sd = lv.exp()                                                                       # logvar taken for log std
+        log_q_std = -0.5 * ((grid[:, None] - m) / w_sd) ** 2 - lv - const
+        priors = [(prior, None), (0 * prior, "The prior term is missing from the log-weights: log w = log p(x|z) + "
+                                             "log p(z) - log q(z|x)"),
+                  (prior + const, "The constant -D/2 log(2 pi) is missing from log p(z) (but present in log q): "
+                                  "both Gaussian log-densities need it, or neither"),
+                  (-prior, "log p(z) has the wrong sign: log N(z; 0, I) = -0.5 * z^2 - 0.5 * log(2 pi), summed over "
+                           "the latent dimensions")]
+        qs = [(log_q, None), (0 * log_q, "The proposal term is missing from the log-weights: log w = log p(x|z) + "
+                                         "log p(z) - log q(z|x)"),
+              (-log_q, "log q(z|x) has the wrong sign in the log-weights: log w = log p(x|z) + log p(z) - log q(z|x)"),
+              (log_q + const, "The constant -D/2 log(2 pi) is missing from log q(z|x) (but present in log p(z)): "
+                              "both Gaussian log-densities need it, or neither"),
+              (log_q + 0.5 * lv, "log q(z|x) misses its -0.5 * logvar term (the log of the standard deviation): "
+                                 "log N(z; mu, exp(logvar)) = -0.5 * (eps^2 + logvar + log(2 pi))"),
+              (log_q_std, "log q(z|x) uses exp(logvar) as the standard deviation: it is exp(logvar / 2) "
+                          "(logvar is the log of the variance)")]
+        q_density = (log_q.exp() * (grid[1] - grid[0]))                                       # sampling weights
+        wide = (-0.5 * ((grid[:, None] - m) / w_sd) ** 2 - lv - const)
+        wide_density = wide.exp() * (grid[1] - grid[0])
+        samplers = [(q_density, log_q, None),
+                    (wide_density, wide, "z was drawn with exp(logvar) as its standard deviation: it is "
+                                         "exp(logvar / 2) (z = mu + exp(0.5 * logvar) * eps)")]
+        out = []
+
+        def add(log_w, sampler, hint, mean_of_logs=False):
+            density, log_density, _ = sampler
+            if mean_of_logs:
+                value = (density * log_w).sum(0)
+            else:
+                value = torch.logsumexp(log_density + log_w, 0) + log_step
+            out.append((value, hint))
+
+        lik0, prior0, q0, s0 = liks[0][0], priors[0][0], qs[0][0], samplers[0]
+        for lik, hint in liks[1:]:
+            add(lik + prior0 - q0, s0, hint)
+        for pr, hint in priors[1:]:
+            add(lik0 + pr - q0, s0, hint)
+        for q, hint in qs[1:]:
+            add(lik0 + prior0 - q, s0, hint)
+        add(lik0 + prior0 - q0, samplers[1], samplers[1][2])
+        add(lik0, s0, "log p(z) - log q(z|x) is left out of the log-weights: log w = log p(x|z) + log p(z) - "
+                      "log q(z|x); without them the estimate is log E_q[p(x|z)], not log p(x)")
+        add(lik0 + prior0 - q0, s0, "It is close to the ELBO: you averaged the log-weights (that is the k = 1 "
+                                    "bound, whatever k). Average the weights themselves, in log space: "
+                                    "logsumexp(log w) - log k", mean_of_logs=True)
+        return out
+
     def encode(self, x: torch.Tensor):
         if not torch.is_tensor(x) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(f"encode expects images (B, 1, 28, 28), got "
@@ -319,10 +561,78 @@ class _LinearToyVAE:
         raise TypeError("call model.encode(x) for q(z|x) and model.decode(z) for the logits of p(x|z)")
 
 
+class _FlatDecoderVAE(_LinearToyVAE):
+    """The same images, a decoder that ignores z (log p(x|z) = L(x) for every z) and q(z|x) = N(m, 2^2), wider
+    than the prior: log p(x) = L(x) exactly, and each mistake in log p(z), log q(z|x) or the draw of z moves the
+    estimate by log E[exp(error)], a 1-D integral, whose weights stay bounded so that k = 2000 samples get close.
+    """
+
+    def __init__(self, base: _LinearToyVAE):  # noqa: D107 - shares the base model's images and decoder bias
+        self.a, self.b, self.images = torch.zeros_like(base.a), base.b, base.images
+        self.q_mu = torch.tensor([[0.5], [-0.3], [1.0]])
+        self.q_logvar = torch.full((3, 1), math.log(4.0))
+        self.log_px = -_bce(self.b.expand(3, 784).reshape(3, 1, 28, 28), self.images).double()
+
+    def latent_mistakes(self) -> list[tuple[torch.Tensor, str]]:
+        z = torch.linspace(-40, 40, 80001, dtype=torch.float64)[:, None]                    # (G, 1)
+        log_step = math.log(80 / 80000)
+        const = 0.5 * math.log(2 * math.pi)
+        m, lv = self.q_mu.double().T, self.q_logvar.double().T                              # (1, 3)
+        log_p = -0.5 * z ** 2 - const
+
+        def normal(sd):
+            return -0.5 * ((z - m) / sd) ** 2 - torch.log(sd) - const
+
+        sd = (0.5 * lv).exp()
+        log_q, log_q_std = normal(sd), normal(lv.exp())
+        out = []
+
+        def add(log_w, hint, sampler=log_q):
+            out.append((self.log_px + torch.logsumexp(sampler + log_w, 0) + log_step, hint))
+
+        law = "log w = log p(x|z) + log p(z) - log q(z|x)"
+        add(-log_q, f"The prior term is missing from the log-weights: {law}")
+        add(log_p, f"The proposal term is missing from the log-weights: {law}")
+        add(log_p + log_q, f"log q(z|x) has the wrong sign in the log-weights: {law}")
+        add(log_p + const - log_q, "The constant -D/2 log(2 pi) is missing from log p(z) (but present in log q): "
+                                   "both Gaussian log-densities need it, or neither")
+        add(log_p - log_q - const, "The constant -D/2 log(2 pi) is missing from log q(z|x) (but present in "
+                                   "log p(z)): both Gaussian log-densities need it, or neither")
+        add(log_p - log_q - 0.5 * lv, "log q(z|x) misses its -0.5 * logvar term (the log of the standard deviation):"
+                                      " log N(z; mu, exp(logvar)) = -0.5 * (eps^2 + logvar + log(2 pi))")
+        add(log_p - log_q_std, "log q(z|x) uses exp(logvar) as the standard deviation: it is exp(logvar / 2) "
+                               "(logvar is the log of the variance)")
+        add(-log_p - log_q, f"log p(z) has the wrong sign: log N(z; 0, I) = -0.5 * z^2 - 0.5 * log(2 pi). {law}")
+        add(0 * log_p, "log p(z) - log q(z|x) is left out of the log-weights: log w = log p(x|z) + log p(z) - "
+                       "log q(z|x); without them the estimate is log E_q[p(x|z)], not log p(x)")
+        add(log_p - log_q, "z was drawn with exp(logvar) as its standard deviation: it is exp(logvar / 2) "
+                           "(z = mu + exp(0.5 * logvar) * eps)", sampler=log_q_std)
+        add(log_p - log_q_std, "z was drawn, and log q(z|x) computed, with exp(logvar) as the standard deviation: "
+                               "it is exp(logvar / 2) (logvar is the log of the variance)", sampler=log_q_std)
+        return out
+
+
+_TOYS: dict[str, object] = {}
+
+
+def _toy(name: str):
+    """The check's toy models and what the usual mistakes give on them, built once."""
+    if name not in _TOYS:
+        if name == "linear":
+            _TOYS[name] = _LinearToyVAE()
+        elif name == "linear_mistakes":
+            _TOYS[name] = _toy("linear").variant_limits()
+        elif name == "flat":
+            _TOYS[name] = _FlatDecoderVAE(_toy("linear"))
+        elif name == "flat_mistakes":
+            _TOYS[name] = _toy("flat").latent_mistakes()
+    return _TOYS[name]
+
+
 @exercise_check
 def check_iw_log_likelihood(iw_log_likelihood):
     """``iw_log_likelihood(model, x, k)`` -> float (B,): logsumexp_i(log w_i) - log k, log w = log p(x, z) - log q."""
-    model = _LinearToyVAE()
+    model = _toy("linear")
     x = model.images.clone()
     k = 2000
     with torch.no_grad():
@@ -343,6 +653,20 @@ def check_iw_log_likelihood(iw_log_likelihood):
                           "binary images, not the negative log-likelihood")
     ref = model.expected_logs()
     tol = 0.1
+    if not torch.allclose(out, exact, atol=tol):
+        for wrong, hint in _toy("linear_mistakes"):
+            if torch.allclose(out, wrong, atol=tol) and not torch.allclose(wrong, exact, atol=tol):
+                expect(False, hint)
+        # The latent terms on their own, with a decoder that ignores z.
+        flat = _toy("flat")
+        with torch.no_grad():
+            flat_out = iw_log_likelihood(flat, flat.images.clone(), k)
+        if torch.is_tensor(flat_out) and tuple(flat_out.shape) == (3,) and torch.isfinite(flat_out).all():
+            flat_out = flat_out.detach().double()
+            if not torch.allclose(flat_out, flat.log_px, atol=tol):
+                for wrong, hint in _toy("flat_mistakes"):
+                    if torch.allclose(flat_out, wrong, atol=tol) and not torch.allclose(wrong, flat.log_px, atol=tol):
+                        expect(False, hint + " (seen with a decoder that ignores z, where log p(x) = log p(x|z))")
     for key, hint in [
         ("elbo", "It is close to the ELBO: you averaged the log-weights (that is the k = 1 bound, whatever k). "
                  "Average the weights themselves, in log space: logsumexp(log w) - log k"),
