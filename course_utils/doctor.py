@@ -1,4 +1,5 @@
-"""Doctor: is this environment ready for the course? Versions, device, data source, Jupyter kernel.
+"""Doctor: is this environment ready for the course? Versions, device, data source, Jupyter kernel, and the
+course's environment variables (``COURSE_PROFILE``, ``COURSE_THREADS``, ``COURSE_CACHE``, ...).
 
     python -m course_utils doctor        # prints the report; exit 1 naming each problem
 
@@ -135,11 +136,62 @@ def kernel_row(name: str = KERNEL) -> Row:
                      f"environment's packages. Fix: {fix}", False)
 
 
+def _writable_folder(path: Path) -> str | None:
+    """None when ``path`` is (or can be created as) a writable folder, else what is wrong."""
+    if path.exists():
+        if not path.is_dir():
+            return f"{path} is not a folder"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{path} is not writable"
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"{path} cannot be created ({parent} is not a writable folder)"
+    return None
+
+
+def settings_rows() -> list[Row]:
+    """The course's environment variables: each one that is set, checked as the course will read it,
+    and the cache folder (``COURSE_CACHE`` or ``~/.cache/dgm-course``), which must be writable."""
+    from .checks import STRICT_ENV
+    from .config import PROFILE_ENV, PROFILES, THREADS_ENV, cache_dir
+    from .results import RESULTS_ENV
+
+    rows = []
+    profile = os.environ.get(PROFILE_ENV, "").strip()
+    if profile:
+        ok = profile in PROFILES
+        rows.append(Row(PROFILE_ENV, f"{profile!r}: every notebook runs this profile" if ok else
+                        f"{profile!r} is not a profile (expected one of {', '.join(PROFILES)}): every notebook "
+                        f"would fail at its setup(...) cell. Fix: set it to one of them, or unset it", ok))
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads:
+        ok = threads.isdigit() and int(threads) >= 1
+        rows.append(Row(THREADS_ENV, f"{threads}: CPU threads per notebook" if ok else
+                        f"{threads!r} is not a positive integer: every notebook would fail at its setup(...) cell. "
+                        "Fix: set it to a number of threads such as 2, or unset it", ok))
+    strict = os.environ.get(STRICT_ENV)
+    if strict is not None:
+        on = strict not in ("", "0")
+        rows.append(Row(STRICT_ENV, f"{strict!r}: " + ("a failing exercise check raises an error (meant for CI)"
+                                                      if on else "off"), True))
+    results = os.environ.get(RESULTS_ENV)
+    if results:
+        rows.append(Row(RESULTS_ENV, f"{results}: every notebook stores its numbers in this one file "
+                                     "(the course runner sets it per notebook)", True))
+    cache = cache_dir()
+    problem = _writable_folder(cache)
+    source = "$COURSE_CACHE" if os.environ.get("COURSE_CACHE") else "default; set COURSE_CACHE to move it"
+    rows.append(Row("cache folder", f"{cache} ({source})" if problem is None else
+                    f"{problem}: data and trained models cannot be cached. Fix: set COURSE_CACHE to a writable "
+                    "folder", problem is None))
+    return rows
+
+
 def report() -> list[Row]:
     """Check the environment; one :class:`Row` ``(item, value, ok)`` per thing checked."""
     rows = [python_row()]
     rows += [package_row(module, dist) for module, dist in PACKAGES]
     rows += [device_row(), data_row(), kernel_row()]
+    rows += settings_rows()
     return rows
 
 

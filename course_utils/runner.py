@@ -1,6 +1,6 @@
 """Runner: execute the solution notebooks headless with papermill and gather their headline numbers.
 
-    python -m course_utils run                          # every solutions/*.ipynb, profile 'lecture'
+    python -m course_utils run                          # every solutions/*.ipynb ($COURSE_PROFILE or 'lecture')
     python -m course_utils run --profile smoke 01 03    # notebooks by number, name or path
 
 Each notebook runs in a fresh 'python3' kernel whose working folder is the notebook's folder, with
@@ -9,7 +9,9 @@ Each notebook runs in a fresh 'python3' kernel whose working folder is the noteb
 :func:`course_utils.results.record` stores numbers) and ``COURSE_STRICT_CHECKS=1`` (a failing check
 fails the run). The executed copy goes to ``build/<name>.ipynb``. A failing notebook does not stop
 the others; Ctrl-C stops after writing the summary of what ran: ``build/metrics.json`` and the
-table ``build/metrics.md``, which is printed at the end.
+table ``build/metrics.md``, which is printed at the end. A partial run updates its notebooks' rows and
+keeps the others; each profile also keeps its own course table, ``build/metrics-<profile>.json`` and
+``.md``, so a smoke run of one notebook does not wipe the lecture table.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import STRICT_ENV
-from .config import PROFILE_ENV, check_profile, project_root
+from .config import PROFILE_ENV, PROFILES, check_profile, project_root
 from .release import SOLUTIONS_DIR
 from .results import RESULTS_ENV, is_claim, read_results
 
@@ -145,15 +147,16 @@ def run_notebook(path: Path, profile: str, build: Path) -> NotebookRun:
     results = build / "results" / f"{name}.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.unlink(missing_ok=True)  # numbers from an earlier run must not pass for this one's
-    package_parent = str(Path(__file__).resolve().parent.parent)
+    package_parent = Path(__file__).resolve().parent.parent
     env = {
         PROFILE_ENV: profile,
         RESULTS_ENV: str(results),
         STRICT_ENV: "1",
-        # the kernel imports this checkout's course_utils even where it is not pip-installed
-        "PYTHONPATH": os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",  # silences the debugger's frozen-modules warning
     }
+    if (package_parent / SOLUTIONS_DIR).is_dir():  # running from a checkout (not an installed wheel):
+        # the kernel imports this checkout's course_utils even where it is not pip-installed
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_parent), os.environ.get("PYTHONPATH")) if p)
     status, error = "ok", ""
     start = time.perf_counter()
     with _environment(env):
@@ -216,21 +219,50 @@ def metrics_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def profile_summary(build: Path, profile: str) -> Path:
+    """The summary that keeps ``profile``'s course table: ``build/metrics-<profile>.json`` (and ``.md``)."""
+    return Path(build) / f"metrics-{profile}.json"
+
+
 def _earlier_notebooks(build: Path, profile: str) -> dict:
-    """The notebooks of an earlier summary in ``build`` with the same profile (none if unreadable)."""
+    """The notebooks of an earlier summary in ``build`` with the same profile (none if unreadable).
+
+    Read from the profile's own summary, else from ``metrics.json`` when that one has this profile.
+    """
+    for path in (profile_summary(build, profile), build / "metrics.json"):
+        try:
+            earlier = json.loads(path.read_text())
+            if earlier.get("profile") == profile:
+                return dict(earlier["notebooks"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return {}
+
+
+def _keep_other_profile(build: Path, profile: str) -> None:
+    """Before ``metrics.json`` of another profile is replaced, keep it as that profile's summary if it has none
+    (summaries written before the per-profile files existed)."""
     try:
         earlier = json.loads((build / "metrics.json").read_text())
-        return dict(earlier["notebooks"]) if earlier.get("profile") == profile else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+        other = earlier["profile"]
+        keep = other in PROFILES and other != profile and not profile_summary(build, other).exists()
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if keep:
+        profile_summary(build, other).write_text(json.dumps(earlier, indent=1) + "\n")
+        md = build / "metrics.md"
+        if md.is_file():
+            profile_summary(build, other).with_suffix(".md").write_text(md.read_text())
 
 
 def write_summary(runs: list[NotebookRun], profile: str, total_seconds: float, build: Path) -> dict:
     """Write ``build/metrics.json`` and ``build/metrics.md``; returns the summary dict.
 
     Rows of notebooks that an earlier run with the same profile wrote, and this run did not repeat,
-    are kept, so rerunning one notebook updates its row in the course table. ``total_seconds`` is the
-    sum over all rows; ``run_seconds`` is this run's own wall time.
+    are kept, so rerunning one notebook updates its row in the course table. Rows of another profile
+    are never mixed in; that profile's table stays in ``build/metrics-<profile>.json`` and ``.md``,
+    which every run writes too. ``total_seconds`` is the sum over all rows; ``run_seconds`` is this
+    run's own wall time.
     """
     notebooks = _earlier_notebooks(build, profile) | {run.name: run.to_dict() for run in runs}
     notebooks = dict(sorted(notebooks.items()))
@@ -238,8 +270,10 @@ def write_summary(runs: list[NotebookRun], profile: str, total_seconds: float, b
                "total_seconds": round(sum(nb["seconds"] for nb in notebooks.values()), 2),
                "run_seconds": round(total_seconds, 2), "notebooks": notebooks}
     build.mkdir(parents=True, exist_ok=True)
-    (build / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (build / "metrics.md").write_text(metrics_markdown(summary))
+    _keep_other_profile(build, profile)
+    for path in (build / "metrics.json", profile_summary(build, profile)):
+        path.write_text(json.dumps(summary, indent=1) + "\n")
+        path.with_suffix(".md").write_text(metrics_markdown(summary))
     return summary
 
 

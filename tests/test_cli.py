@@ -96,7 +96,8 @@ def test_run_smoke_gathers_numbers_and_survives_a_failing_notebook(course_root, 
     assert summary["notebooks"]["00_broken"]["status"] == "failed"
     tiny = summary["notebooks"]["01_tiny"]
     assert tiny["status"] == "ok" and tiny["seconds"] > 0
-    assert tiny["metrics"] == [{"name": "answer", "value": 42.0, "unit": "units"}], "stale numbers were kept"
+    numbers = [{k: m[k] for k in ("name", "value", "unit")} for m in tiny["metrics"]]
+    assert numbers == [{"name": "answer", "value": 42.0, "unit": "units"}], "stale numbers were kept"
     assert (root / "build" / "01_tiny.ipynb").exists()
     table = (root / "build" / "metrics.md").read_text()
     assert "| 01_tiny | ok |" in table and "answer = 42 units" in table and table in out + "\n"
@@ -114,3 +115,96 @@ def test_a_partial_run_updates_its_rows_and_keeps_the_others(tmp_path):
     assert summary["total_seconds"] == 15.0 and summary["run_seconds"] == 5.0
     other = write_summary([NotebookRun("01_b", "ok", 1.0)], "smoke", 1.0, tmp_path)
     assert list(other["notebooks"]) == ["01_b"], "rows of another profile must not be mixed in"
+
+
+def test_a_partial_run_of_notebook_0_keeps_the_other_rows_and_another_profile_keeps_its_table(tmp_path):
+    from course_utils.runner import NotebookRun, resolve_notebooks, write_summary
+
+    (tmp_path / "solutions").mkdir()
+    for name in ("00_a", "01_b"):
+        (tmp_path / "solutions" / f"{name}.ipynb").write_text("{}")
+    assert [p.stem for p in resolve_notebooks(["0"], tmp_path)] == ["00_a"]
+    build = tmp_path / "build"
+    write_summary([NotebookRun("00_a", "ok", 1.0), NotebookRun("01_b", "ok", 2.0,
+                                                               [{"name": "y", "value": 2.0, "unit": ""}])],
+                  "lecture", 3.0, build)
+    write_summary([NotebookRun("00_a", "ok", 1.5)], "lecture", 1.5, build)  # `run 0`
+    assert list(json.loads((build / "metrics.json").read_text())["notebooks"]) == ["00_a", "01_b"]
+    assert "| 01_b | ok |" in (build / "metrics.md").read_text()
+    write_summary([NotebookRun("00_a", "ok", 0.1)], "smoke", 0.1, build)  # `run --profile smoke 0`
+    assert list(json.loads((build / "metrics.json").read_text())["notebooks"]) == ["00_a"]
+    lecture = json.loads((build / "metrics-lecture.json").read_text())
+    assert list(lecture["notebooks"]) == ["00_a", "01_b"] and "y = 2" in (build / "metrics-lecture.md").read_text()
+    again = write_summary([NotebookRun("00_a", "ok", 1.0)], "lecture", 1.0, build)  # back to lecture: 01_b is there
+    assert list(again["notebooks"]) == ["00_a", "01_b"] and again["notebooks"]["01_b"]["metrics"][0]["value"] == 2.0
+
+
+def test_a_summary_written_before_per_profile_tables_is_kept_when_another_profile_runs(tmp_path):
+    from course_utils.runner import NotebookRun, write_summary
+
+    old = {"profile": "lecture", "machine": "m", "total_seconds": 2.0, "run_seconds": 2.0,
+           "notebooks": {"01_b": {"status": "ok", "seconds": 2.0, "metrics": []}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(old))
+    (tmp_path / "metrics.md").write_text("the old lecture table\n")
+    write_summary([NotebookRun("00_a", "ok", 0.1)], "smoke", 0.1, tmp_path)
+    assert json.loads((tmp_path / "metrics-lecture.json").read_text()) == old
+    assert (tmp_path / "metrics-lecture.md").read_text() == "the old lecture table\n"
+
+
+def test_no_arguments_lists_the_commands(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for command in ("doctor", "release", "run", "data"):
+        assert f"    {command} " in out, out
+
+
+def test_run_profile_explicit_then_environment_then_lecture(monkeypatch):
+    from course_utils.__main__ import run_profile
+
+    assert run_profile(None) == "lecture"
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert run_profile(None) == "smoke"
+    assert run_profile("full") == "full", "an explicit --profile wins over COURSE_PROFILE"
+    monkeypatch.setenv("COURSE_PROFILE", "bogus")
+    with pytest.raises(ValueError, match="COURSE_PROFILE.*'bogus'"):
+        run_profile(None)
+
+
+def test_run_follows_course_profile_from_the_environment(course_root, monkeypatch, capsys):
+    course_root("01_tiny.ipynb", [("code", 'profile = "lecture"', ["parameters"])])
+    ran = {}
+
+    def fake_run_course(names, profile, root):
+        ran.update(names=names, profile=profile)
+        return 0
+
+    monkeypatch.setattr("course_utils.runner.run_course", fake_run_course)
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert main(["run", "--root", str(course_root.root), "01"]) == 0 and ran["profile"] == "smoke"
+    assert main(["run", "--profile", "full", "--root", str(course_root.root)]) == 0 and ran["profile"] == "full"
+    monkeypatch.setenv("COURSE_PROFILE", "bogus")
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--root", str(course_root.root)])
+    assert stop.value.code == 2 and "COURSE_PROFILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "value", "ok"), [
+    ("COURSE_PROFILE", "bogus", False), ("COURSE_PROFILE", "smoke", True),
+    ("COURSE_THREADS", "many", False), ("COURSE_THREADS", "0", False), ("COURSE_THREADS", "2", True)])
+def test_doctor_checks_the_course_settings(name, value, ok, monkeypatch, capsys):
+    monkeypatch.setenv(name, value)
+    rows = {row.item: row for row in doctor.settings_rows()}
+    assert rows[name].ok is ok and value in rows[name].value
+    assert doctor.print_report(list(rows.values())) is ok
+    if not ok:
+        assert f"- {name}: " in capsys.readouterr().out
+
+
+def test_doctor_names_a_cache_folder_that_cannot_be_used(tmp_path, monkeypatch):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("COURSE_CACHE", str(blocker))
+    row = next(r for r in doctor.settings_rows() if r.item == "cache folder")
+    assert not row.ok and "not a folder" in row.value and "COURSE_CACHE" in row.value
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "new"))
+    assert next(r for r in doctor.settings_rows() if r.item == "cache folder").ok

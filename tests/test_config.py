@@ -69,3 +69,32 @@ def test_thread_limit_from_environment(monkeypatch):
         assert config.limit_threads() is None
     finally:
         torch.set_num_threads(before)
+
+
+def test_project_root_without_a_checkout_next_to_the_package(monkeypatch, tmp_path):
+    """An installed wheel (the package in site-packages): the checkout is found from the working folder,
+    inside it or below it (e.g. notebooks/); elsewhere the working folder is the root."""
+    site = tmp_path / "site-packages" / "course_utils"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(config, "__file__", str(site / "config.py"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert config.project_root() == elsewhere.resolve()
+    clone = tmp_path / "clone"
+    for folder in ("solutions", "course_utils", "notebooks"):
+        (clone / folder).mkdir(parents=True)
+    monkeypatch.chdir(clone / "notebooks")
+    assert config.project_root() == clone.resolve()
+
+
+def test_project_root_is_this_checkout():
+    from pathlib import Path
+
+    assert config.project_root() == Path(config.__file__).resolve().parent.parent
+
+
+def test_cache_dir_default(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config.cache_dir() == tmp_path / ".cache" / "dgm-course"
