@@ -5,10 +5,11 @@
     explorer.update()    # decodes the sliders' code once and returns the PNG bytes (runs headless too)
 
 A saved notebook keeps ordinary outputs but not always a widget's live state: JupyterLab saves widget
-state only when "Save Widget State Automatically" is on (this course's install turns it on by default for
-its environment, see ``jupyter-config/``), and a static view (GitHub, the course website, nbconvert) has no
-kernel at all. So a widget that matters to the lesson displays its starting picture as a plain PNG output
-first: every view of the saved notebook shows that picture, whatever happens to the widget.
+state only when "Save Widget State Automatically" is on (``course_utils/dgm-course-jupyterlab.json`` makes
+that the default where the course is installed from its wheel), and a static view (GitHub, the course
+website, nbconvert) has no kernel at all. So a widget that matters to the lesson displays its starting
+picture as a plain PNG output first: every view of the saved notebook shows that picture, whatever
+happens to the widget.
 """
 
 from __future__ import annotations
