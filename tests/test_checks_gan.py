@@ -172,7 +172,7 @@ def test_gan_step_with_no_grad_fakes_for_the_discriminator_passes():
         g_loss = gan.generator_loss(discriminator(generator(z)))
         g_loss.backward()
         g_opt.step()
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     result = check_gan_step(step)
     assert result.passed, result.message

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..models.autoencoder import conv_decoder as reference_decoder
 from ..models.autoencoder import conv_encoder as reference_encoder
-from . import exercise_check, expect, expect_close, expect_shape
+from . import exercise_check, expect, expect_close, expect_shape, student_code
 
 # --- the reconstruction loss ---------------------------------------------------------------------
 
@@ -101,6 +101,47 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.PReLU,
+                nn.ReLU6, nn.SELU, nn.CELU, nn.Mish, nn.Hardtanh)
+_WEIGHT_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _layer_name(module: nn.Module) -> str:
+    return type(module).__name__
+
+
+def _missing_nonlinearity(decoder: nn.Module) -> str | None:
+    """Where two weight layers of a Sequential decoder follow each other with no nonlinearity between them."""
+    if not isinstance(decoder, nn.Sequential):
+        return None
+    leaves = [m for m in decoder.modules() if not list(m.children())]
+    if any(type(m).forward is not getattr(nn, type(m).__name__, type(None)).forward
+           for m in leaves if hasattr(nn, type(m).__name__)):
+        return None
+    if not all(hasattr(nn, type(m).__name__) for m in leaves):  # a custom module: its forward is unknown
+        return None
+    weights = [i for i, m in enumerate(leaves) if isinstance(m, _WEIGHT_LAYERS)]
+    for a, b in zip(weights, weights[1:], strict=False):
+        if not any(isinstance(m, _ACTIVATIONS) for m in leaves[a + 1:b]):
+            return (f"there is no nonlinearity between the {_layer_name(leaves[a])} and the following "
+                    f"{_layer_name(leaves[b])}: add nn.ReLU() after every layer but the last (which ends in "
+                    "nn.Sigmoid()). Without it the two layers make one linear map, and the decoder loses depth")
+    return None
+
+
+def _affine_in_z(decoder: nn.Module, latent_dim: int) -> bool:
+    """True when the decoder's logits (before its sigmoid) are an affine function of the code: no ReLU at all."""
+    gen = torch.Generator().manual_seed(7)
+    z1, z2 = torch.randn(4, latent_dim, generator=gen), torch.randn(4, latent_dim, generator=gen)
+    with torch.no_grad():
+        outs = [decoder(z).double().clamp(1e-7, 1 - 1e-7) for z in (z1, z2, (z1 + z2) / 2, 2 * z1 - z2)]
+    logits = [torch.logit(o) for o in outs]
+    mid = (logits[2] - (logits[0] + logits[1]) / 2).abs().max()
+    far = (logits[3] - (2 * logits[0] - logits[1])).abs().max()
+    scale = logits[0].abs().max() + 1e-6
+    return bool(mid < 1e-4 * scale + 1e-5 and far < 1e-4 * scale + 1e-5)
+
+
 @exercise_check
 def check_conv_decoder(conv_decoder):
     """``conv_decoder(latent_dim)`` -> module: codes float (B, latent_dim) -> images float (B, 1, 28, 28) in [0, 1]."""
@@ -109,8 +150,11 @@ def check_conv_decoder(conv_decoder):
         decoder = conv_decoder(3)
         expect(isinstance(decoder, nn.Module),
                f"conv_decoder should return an nn.Module (e.g. an nn.Sequential), got {type(decoder).__name__}")
+        expect(all(p.dtype == torch.float32 for p in decoder.parameters()),
+               "the decoder's weights are not float32: build the layers in torch's default dtype (no .double()), "
+               "so that they take the float32 codes and images the course uses")
         z = torch.randn(5, 3, requires_grad=True)
-        out = decoder(z)
+        out = student_code(decoder)(z)
         expect(torch.is_tensor(out), f"the decoder's output should be a tensor, got {type(out).__name__}")
         shape = tuple(out.shape)
         expect(shape != (5, 784), "the output is flat (5, 784): the mirror of the encoder ends with images; "
@@ -136,6 +180,12 @@ def check_conv_decoder(conv_decoder):
         expect(float(big.min()) >= 0 and float(big.max()) <= 1,
                f"for large codes the output reaches [{float(big.min()):.3g}, {float(big.max()):.3g}]: the last "
                "layer must squash into [0, 1] whatever its input, i.e. nn.Sigmoid() (ReLU is unbounded)")
+        expect(not _affine_in_z(decoder, 3),
+               "the decoder is a linear function of the code followed by the sigmoid: the ReLUs are missing. Put "
+               "nn.ReLU() after the first Linear and after the first ConvTranspose2d; without nonlinearities the "
+               "stacked layers collapse into one linear map")
+        missing = _missing_nonlinearity(decoder)
+        expect(missing is None, missing or "")
         out.sum().backward()
         expect(z.grad is not None and bool((z.grad.abs().sum(0) > 0).all()),
                "some coordinates of z have no effect on the image: the first Linear layer must read all "

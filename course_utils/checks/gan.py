@@ -255,10 +255,12 @@ def _reference_after(**variant):
 
 def _number(value, what: str) -> float:
     if torch.is_tensor(value):
-        expect(value.numel() == 1, f"{what} should be one number, got shape {tuple(value.shape)}")
-        return float(value.detach())
+        expect(value.numel() == 1, f"{what} should be one number, got a tensor of shape {tuple(value.shape)}")
+        expect(False, f"{what} is a tensor: return a plain Python float (loss.item()). A tensor keeps its graph "
+                      "alive, so a training loop that stores the losses of every step holds all of their graphs "
+                      "in memory, and printing or plotting them needs .item() anyway")
     expect(isinstance(value, (int, float)) and not isinstance(value, bool),
-           f"{what} should be a number, got {type(value).__name__}")
+           f"{what} should be a number (a Python float, loss.item()), got {type(value).__name__}")
     return float(value)
 
 
@@ -345,6 +347,7 @@ def check_interpolate(interpolate):
     expect(tuple(out.shape) != (3, 5), "the result has shape (d, steps): return one point per ROW, (steps, d)")
     expect_shape(out, (5, 3), "interpolate(z0 (3,), z1 (3,), steps=5)")
     expect(out.dtype == z0.dtype, f"the result has dtype {out.dtype}; keep z's dtype ({z0.dtype})")
+    expect(out.is_floating_point(), f"the result has dtype {out.dtype}: return float points")
     want = torch.stack([z0 + (z1 - z0) * i / 4 for i in range(5)])
     if not torch.allclose(out, want, atol=1e-5):
         expect(not torch.allclose(out, want.flip(0), atol=1e-5),
@@ -358,6 +361,7 @@ def check_interpolate(interpolate):
         expect(False, "the points are not evenly spaced on the straight line: row i should be "
                       "(1 - t_i) * z0 + t_i * z1 with t = torch.linspace(0, 1, steps)")
     out = interpolate(z0, z1, 2)
+    expect(torch.is_tensor(out), f"interpolate should return a tensor, got {type(out).__name__}")
     expect_shape(out, (2, 3), "interpolate(..., steps=2)")
     expect_close(out, torch.stack([z0, z1]), "interpolate(..., steps=2)", hint="two steps are just z0 and z1")
     gen = torch.Generator().manual_seed(0)
@@ -365,4 +369,16 @@ def check_interpolate(interpolate):
     out = interpolate(a, b, 9)
     expect_shape(out, (9, 32), "interpolate for 32-dimensional z, steps=9")
     expect_close(out[4], (a + b) / 2, "the middle point of 9 steps", hint="it should be (z0 + z1) / 2")
+    # Latent codes in float64 (and a generator that works in float64) must stay float64.
+    a64, b64 = a.double() + 1e-9, b.double()
+    out = interpolate(a64, b64, 4)
+    expect(torch.is_tensor(out), f"interpolate should return a tensor, got {type(out).__name__}")
+    expect(out.dtype == torch.float64,
+           f"for float64 z0 and z1 the result has dtype {out.dtype}: keep the dtype of z (e.g. "
+           "torch.linspace(0, 1, steps, dtype=z0.dtype)); a float32 t rounds the points and a model in float64 "
+           "then gets float32 codes")
+    expect_shape(out, (4, 32), "interpolate for float64 z, steps=4")
+    want = torch.stack([a64 + (b64 - a64) * i / 3 for i in range(4)])
+    expect_close(out, want, "interpolate for float64 z, steps=4", atol=1e-6, rtol=1e-6,
+                 hint="row i should be (1 - t_i) * z0 + t_i * z1 with t = torch.linspace(0, 1, steps)")
     return "straight line from z0 to z1, both ends included, evenly spaced"

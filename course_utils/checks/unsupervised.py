@@ -28,8 +28,10 @@ def _purity_reference(ids: torch.Tensor, labels: torch.Tensor) -> float:
 def _as_number(out, what: str) -> float:
     if torch.is_tensor(out):
         expect(out.numel() == 1, f"{what} should be one number, got a tensor of shape {tuple(out.shape)}")
-        return float(out)
-    expect(isinstance(out, (int, float)) and not isinstance(out, bool),
+        expect(False, f"{what} returned a tensor ({out.dtype}): return a Python float, e.g. with .item() or "
+                      "float(...); a tensor prints as tensor(0.75) and integer tensors divide differently")
+    expect(not isinstance(out, bool), f"{what} returned a bool: return the share as a float")
+    expect(isinstance(out, (int, float)),
            f"{what} should be a number (a Python float), got {type(out).__name__}")
     return float(out)
 
