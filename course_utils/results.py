@@ -21,10 +21,14 @@ from pathlib import Path
 from .config import cache_dir, current_run, project_root
 
 RESULTS_ENV = "COURSE_RESULTS"
+RESULTS_DIR_ENV = "COURSE_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """Where notebooks store their numbers: ``build/results`` of the course checkout, else the cache's."""
+    """Where notebooks store their numbers: ``$COURSE_RESULTS_DIR``, else ``build/results`` of the course
+    checkout, else ``results`` in the cache (a course installed from a wheel)."""
+    if os.environ.get(RESULTS_DIR_ENV):
+        return Path(os.environ[RESULTS_DIR_ENV])
     root = project_root()
     return root / "build" / "results" if (root / "solutions").is_dir() else cache_dir() / "results"
 
