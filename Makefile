@@ -23,6 +23,9 @@ PINS    ?= $(if $(INSTALLED),$(INSTALLED_PINS),constraints.txt)
 TORCH   ?= $(if $(INSTALLED),$(INSTALLED_TORCH),)
 PROFILE ?=
 OPTIONS := PYTHON=$(PYTHON) PINS=$(PINS) TORCH=$(TORCH)
+# Compare the venv's interpreter with PYTHON only when PYTHON differs from the last install's (or is given
+# for a venv without remembered options): a python3 that moved on since does not rebuild .venv by itself.
+CHECK_BASE := $(if $(INSTALLED),$(filter-out $(INSTALLED_PYTHON),$(PYTHON)),$(filter command environment,$(origin PYTHON)))
 
 # What the install says about PyTorch, per TORCH= (measured here: default 6.1 GB; CPU-only estimated from its wheel).
 TORCH_NOTE_ := the default build from PyPI (on Linux with NVIDIA's CUDA libraries and triton): about 6 GB in all; \
@@ -44,17 +47,16 @@ endif
 
 $(STAMP): pyproject.toml $(PINS)
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 10) else f"Python 3.10 or newer is needed, {sys.executable} is {v.major}.{v.minor}: run make PYTHON=python3.11 ...")'
-	@# a venv made by another interpreter, or with the other PyTorch build, is made afresh
-	@if test -x $(BIN)/python; then \
-	  want=$$($(PYTHON) -c 'import sys; print(sys.base_prefix, sys.version)'); \
-	  have=$$($(BIN)/python -c 'import sys; print(sys.base_prefix, sys.version)' 2>/dev/null); \
-	  if test "$$want" != "$$have"; then echo "Recreating $(VENV) with $(PYTHON) (it was made by another Python)"; \
-	    $(PYTHON) -m venv --clear $(VENV); \
-	  elif test -n "$(INSTALLED)" && test "$(INSTALLED_TORCH)" != "$(TORCH)"; then \
-	    echo "Recreating $(VENV): PyTorch build '$(or $(INSTALLED_TORCH),default)' -> '$(or $(TORCH),default)'"; \
-	    $(PYTHON) -m venv --clear $(VENV); \
-	  fi; \
-	else $(PYTHON) -m venv $(VENV); fi
+	@# no venv (or a broken one), one with the other PyTorch build, or one made by another interpreter: made afresh
+	@if ! $(BIN)/python -c '' 2>/dev/null; then \
+	  echo "Creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv --clear $(VENV); \
+	elif test -n "$(INSTALLED)" && test "$(INSTALLED_TORCH)" != "$(TORCH)"; then \
+	  echo "Recreating $(VENV): PyTorch build '$(or $(INSTALLED_TORCH),default)' -> '$(or $(TORCH),default)'"; \
+	  $(PYTHON) -m venv --clear $(VENV); \
+	elif test -n "$(CHECK_BASE)" && test "$$($(PYTHON) -c 'import sys; print(sys.base_prefix, sys.version)')" != \
+	    "$$($(BIN)/python -c 'import sys; print(sys.base_prefix, sys.version)')"; then \
+	  echo "Recreating $(VENV) with $(PYTHON) (it was made by another Python)"; $(PYTHON) -m venv --clear $(VENV); \
+	fi
 	@echo "Installing the course into $(VENV) with $$($(BIN)/python -c 'import sys; print("Python", sys.version.split()[0])')," \
 	  "$(if $(PINS),the versions pinned in $(PINS),the newest allowed versions (PINS=)):"
 	@echo "  PyTorch and torchvision: $(TORCH_NOTE_$(TORCH))"
