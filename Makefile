@@ -3,6 +3,7 @@
 #   make test     set up, then run the whole test suite (what CI runs)
 #   make course   set up, then execute every notebook headless into build/
 #   make install  only the set-up: a virtual environment in .venv with the pinned versions
+#   make grade    set up, then grade a class: SUBMISSIONS=folder (one sub-folder per student), RESULTS=folder
 # Install options, remembered in .venv until given again (a change reinstalls):
 #   PYTHON=python3.12  the interpreter for the venv (a different one recreates .venv)
 #   PINS=              empty: the newest allowed versions instead of the pins in constraints.txt
@@ -101,3 +102,10 @@ site: install
 	@$(BIN)/python -c 'import myst_nb, sphinx_book_theme' 2>/dev/null || \
 	  $(BIN)/python -m pip install --disable-pip-version-check $(if $(PINS),-c $(PINS)) -e '.[site]'
 	$(BIN)/python book/build.py
+
+# Grade a class's notebooks with the course's checks (sandboxed): grades.csv, feedback/ and summary.md in RESULTS.
+SUBMISSIONS ?= submissions
+RESULTS     ?= build/grades
+.PHONY: grade
+grade: install
+	$(BIN)/python -m course_utils grade $(SUBMISSIONS) --out $(RESULTS)

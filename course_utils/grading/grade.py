@@ -246,8 +246,10 @@ def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress:
     pool: queue.Queue = queue.Queue()
     bar = tqdm(total=sum(len(p) for p, _ in jobs), unit="exercise", disable=not progress, desc="grading")
 
+    warmup = [item_payload(item, item.answer_source) for items in course.values() for item in items]
+
     def start() -> Worker:
-        return Worker(preload, root, timeout=timeout, memory=memory)
+        return Worker(preload, root, timeout=timeout, memory=memory, warmup=warmup)
 
     def run(job) -> None:
         payloads, rows = job

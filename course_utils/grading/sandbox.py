@@ -81,12 +81,13 @@ class Worker:
     """A worker process that grades exercises in forked children; ``grade(items)`` returns their results.
 
     ``preload``: import statements run once in the worker (every notebook's setup), so children start
-    fast. ``timeout``: seconds per exercise; ``memory``: bytes per exercise. ``root``: the folder under
-    which the worker and its children make their temporary folders (deleted by :meth:`close`).
+    fast; ``warmup``: payloads whose (trusted) answers and checks the worker runs once before any fork.
+    ``timeout``: seconds per exercise; ``memory``: bytes per exercise. ``root``: the folder under which the
+    worker and its children make their temporary folders (deleted by :meth:`close`).
     """
 
     def __init__(self, preload: str, root: str | Path, timeout: float = DEFAULT_TIMEOUT,
-                 memory: int = DEFAULT_MEMORY, project: str | Path | None = None):
+                 memory: int = DEFAULT_MEMORY, project: str | Path | None = None, warmup: list[dict] | None = None):
         self.timeout, self.memory = float(timeout), int(memory)
         self.home = tempfile.mkdtemp(prefix="worker-", dir=root)
         project = str(project or Path(__file__).resolve().parents[2])
@@ -97,7 +98,7 @@ class Worker:
             [sys.executable, "-I", "-B", "-c", bootstrap], cwd=self.home, env=scrubbed_env(self.home),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True)
         self._buffer = b""
-        self._send({"preload": preload, "timeout": self.timeout, "memory": self.memory})
+        self._send({"preload": preload, "timeout": self.timeout, "memory": self.memory, "warmup": warmup or []})
         ready = self._receive(deadline=time.monotonic() + 600)
         self.protections = ready.get("protections", [])
 
@@ -236,7 +237,10 @@ def _vm_size() -> int:
 
 
 def _fingerprints() -> dict[str, tuple]:
-    """Identity of every function and class that a check relies on, to tell whether student code changed one."""
+    """Identity of every function and class that a check relies on, to tell whether student code changed one.
+
+    Maps a dotted name to ``(fingerprint, object)``.
+    """
     import builtins
     import math
 
@@ -260,10 +264,10 @@ def _fingerprints() -> dict[str, tuple]:
     for label, space in spaces.items():
         for attr, value in list(space.items()):
             if callable(value) or isinstance(value, (type, staticmethod, classmethod, property)):
-                prints[f"{label}.{attr}"] = _fingerprint(value)
+                prints[f"{label}.{attr}"] = (_fingerprint(value), value)
     for name, module in list(sys.modules.items()):
         if name.startswith("course_utils"):
-            prints[f"sys.modules[{name!r}]"] = (id(module),)
+            prints[f"sys.modules[{name!r}]"] = ((id(module),), module)
     return prints
 
 
@@ -280,9 +284,24 @@ def _fingerprint(value) -> tuple:
     return (id(value), id(code), id(getattr(value, "__defaults__", None)), tuple(inner))
 
 
+def _torch_wraps(old, new) -> bool:
+    """True when ``new`` is torch's own wrapper around ``old`` (torch wraps some functions lazily, e.g.
+    ``torch.manual_seed`` when torch._dynamo is first imported): not a change by the student."""
+    import torch
+
+    code = getattr(new, "__code__", None)
+    return (getattr(new, "__wrapped__", None) is old and code is not None
+            and code.co_filename.startswith(os.path.dirname(torch.__file__) + os.sep))
+
+
 def _changed(before: dict[str, tuple]) -> list[str]:
     after = _fingerprints()
-    return sorted(name for name, mark in before.items() if after.get(name) != mark)
+    changed = []
+    for name, (mark, old) in before.items():
+        now = after.get(name)
+        if now is None or (now[0] != mark and not _torch_wraps(old, now[1])):
+            changed.append(name)
+    return sorted(changed)
 
 
 class _IPythonStub:
@@ -525,10 +544,21 @@ def serve() -> None:
 
     for module in pkgutil.iter_modules(course_utils.checks.__path__):
         importlib.import_module(f"course_utils.checks.{module.name}")
-    for statement in setup["preload"].splitlines():
+    for statement in setup["preload"].splitlines() + ["import torch._dynamo"]:
         try:
             exec(statement, {"__name__": "__preload__"})
         except BaseException:  # noqa: BLE001 (a child that needs it will say what is wrong)
+            traceback.print_exc()
+    # Warm up: run every check once on the course's own solution (trusted code), so that what torch and the
+    # checks set up on first use is done once here, before any fork, and not counted as a student's change.
+    for item in setup.get("warmup", []):
+        try:
+            namespace: dict = {"__name__": "__main__", "get_ipython": _IPythonStub}
+            exec(compile(item["setup"], "<setup>", "exec"), namespace)
+            exec(compile(course_utils.grading.metadata.python_source(item["answer"]), "<solution>", "exec"),
+                 namespace)
+            exec(compile(course_utils.grading.metadata.python_source(item["check"]), "<check>", "exec"), namespace)
+        except BaseException:  # noqa: BLE001
             traceback.print_exc()
     course_utils.grading.metadata.python_source("x = 1")
     protections = ["own process and folder per exercise", "scrubbed environment", "time and memory limits"]
