@@ -163,3 +163,36 @@ def dcgan_model(cfg: RunConfig, model: gan.DCGANGenerator | None = None, train: 
     if not snapshots:  # loaded from the cache: the snapshots were saved with the weights
         snapshots = load_checkpoint(path, model)["meta"].get("snapshots", {})
     return model.to(cfg.device).eval(), history, snapshots
+
+
+def diffusion_model(cfg: RunConfig, objective: str = "eps", model: diffusion.UNet | None = None,
+                    train: Digits | None = None) -> tuple[diffusion.UNet, History | None]:
+    """Notebook 08's class-conditional U-Net, cached as 'diffusion_eps' or 'diffusion_flow'.
+
+    objective: 'eps' (DDPM: noise prediction on the profile's cosine schedule; sample it with
+    ``diffusion.sample_images(net, n, steps, sampler='ddim' or 'ddpm')``) or 'flow' (flow matching:
+    velocity prediction; ``sampler='flow'``, Euler steps). Both are trained with label dropout, so
+    ``labels=None`` (or scale 0) samples unconditionally and ``labels=..., scale=s`` with classifier-free
+    guidance. Same U-Net size and number of optimizer steps for both objectives (``diffusion.CONFIGS``).
+    """
+    from .models import diffusion
+
+    if objective not in diffusion.OBJECTIVES:
+        raise ValueError(f"objective must be one of {diffusion.OBJECTIVES}, got {objective!r}")
+    config = cfg.pick(**diffusion.CONFIGS)
+    model = model if model is not None else _fresh(cfg, lambda: diffusion.build_unet(cfg.profile, objective))
+    train = _training_digits(config, train)
+
+    def recipe(m):
+        return diffusion.train_diffusion(m, train.images, train.labels, steps=config["steps"], lr=config["lr"],
+                                         batch_size=config["batch_size"], p_uncond=config["p_uncond"],
+                                         ema_decay=config["ema_decay"], device=cfg.device, seed=cfg.seed,
+                                         progress=False)
+
+    history = load_or_train(cached_model_path(f"diffusion_{objective}", cfg.profile), model, recipe,
+                            source=train.source, images=len(train),
+                            recipe=f"{objective}, {config['steps']} steps, batch {config['batch_size']}, "
+                                   f"Adam {config['lr']} warmup+cosine, EMA {config['ema_decay']}, "
+                                   f"p_uncond {config['p_uncond']}, U-Net {config['model']}, "
+                                   f"T {config['T']} {config['schedule']}")
+    return model.to(cfg.device).eval(), history
