@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_tools import chromium
+from browser_tools import chromium, skip_if_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "05_vae.ipynb"
@@ -102,12 +102,15 @@ def _settings(folder: Path) -> None:
 @pytest.fixture
 def lab(tmp_path):
     """A JupyterLab server on a free local port serving a copy of notebook 05; yields (base url, token, folder)."""
+    skip_if_missing()                                       # before starting anything
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(ROOT / "solutions" / NOTEBOOK, work / NOTEBOOK)
     _settings(tmp_path / "lab-settings")
     port, token = _free_port(), "course-browser-test"
-    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "COURSE_CACHE")}
+    # the kernel inherits this: smoke, numbers to a temporary file, the usual cache (a fresh one would retrain the
+    # shared FID classifier), matplotlib's inline backend as for a student (not the test suite's Agg)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update({"COURSE_PROFILE": "smoke", "COURSE_RESULTS": str(tmp_path / "results.json"),
                 "COURSE_THREADS": "1", "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
                 "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),

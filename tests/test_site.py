@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
-from browser_tools import chromium
+from browser_tools import chromium, skip_if_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.browser
@@ -107,6 +107,7 @@ def test_site_builds_offline_and_every_page_opens_in_chromium(tmp_path):
     if reason:
         print(f"SKIPPED: {reason}")
         pytest.skip(reason)
+    skip_if_missing()
     driver = chromium(tmp_path / "chromium-profile")        # skips with its reason when Chromium is missing
     try:
         start = time.perf_counter()
