@@ -38,6 +38,19 @@ def check_sharpness(sharpness):
     expect(out[0].item() > out[1].item(), "the crisp edge should score higher than the smeared one")
     expect(abs(out[0].item() - 1.0) < 1e-4 or out[0].item() < 0.99,
            f"the crisp edge scores {out[0].item():.4g}, above 1: did you use sum(d^2) / sum(|d|)^2 or forget abs?")
+    steps = torch.cat([batch.diff(dim=3).flatten(1), batch.diff(dim=2).flatten(1)], 1)[:2].double()
+    got2 = out[:2].detach().double()
+    for wrong, hint in [
+        (steps.pow(2).sum(1) / steps.abs().sum(1) ** 2, "the denominator is squared: divide sum(d^2) by sum(|d|), "
+                                                        "not by sum(|d|)^2"),
+        (steps.pow(2).sum(1).sqrt() / steps.abs().sum(1), "the numerator is a root (a norm): use sum(d^2), no sqrt"),
+        (steps.pow(2).mean(1) / steps.abs().sum(1), "the numerator is a mean and the denominator a sum: use sums "
+                                                    "for both (or means for both)"),
+        (steps.pow(2).sum(1) / steps.abs().mean(1), "the numerator is a sum and the denominator a mean: use sums "
+                                                    "for both (or means for both)"),
+        (steps.abs().sum(1) / steps.pow(2).sum(1), "the ratio is upside down: use sum(d^2) / sum(|d|)"),
+    ]:
+        expect(not torch.allclose(got2, wrong, atol=1e-4, rtol=1e-4), hint)
     expect_close(out[:2], torch.tensor([1.0, 0.25]), "sharpness of a crisp edge and of one smeared over 4 pixels",
                  hint="divide the sum of squared differences by the sum of absolute differences, per image")
     out_v = sharpness(vertical.unsqueeze(0))

@@ -456,6 +456,8 @@ def check_receptive_field(receptive_field):
     expect(out.dtype == torch.bool, f"return a bool map (grad != 0), got dtype {out.dtype}")
     want = _reference_field(model, 3, 4, height, width)
     expect(int(out.sum()) != 0, "no input pixel was marked: mark the pixels where the gradient is not zero")
+    expect(not torch.equal(out, ~want), "every pixel is marked except the one the output reads: you marked where the "
+                                        "gradient IS zero; mark grad != 0")
     expect(not torch.equal(out, _reference_field(model, 4, 3, height, width)),
            "row and column are swapped: take the output at [0, 0, row, col]")
     expect(int(out.sum()) <= 1,

@@ -177,7 +177,8 @@ def check_pca_project(pca_project, pca_reconstruct):
            "(x - mean) @ components.T, not a reconstruction")
     expect_shape(z, (n, k), f"pca_project(x (N={n}, D={d}), mean, components (k={k}, D))")
     expected = (x - mean) @ comps.T
-    expect(not torch.allclose(z, x @ comps.T, atol=1e-3),
+    expect(z.is_floating_point(), f"pca_project returned dtype {z.dtype}: return float coordinates")
+    expect(not torch.allclose(z.detach().double(), (x @ comps.T).double(), atol=1e-3),
            "the coordinates are x @ components.T: did you forget to subtract the mean before projecting?")
     expect_close(z, expected, "pca_project", hint="expected (x - mean) @ components.T", atol=1e-4)
 
@@ -185,7 +186,8 @@ def check_pca_project(pca_project, pca_reconstruct):
     back = pca_reconstruct(zs, mean, comps)
     expect(torch.is_tensor(back), f"pca_reconstruct should return a tensor, got {type(back).__name__}")
     expect_shape(back, (5, d), f"pca_reconstruct(z (5, k={k}), mean, components (k, D={d}))")
-    expect(not torch.allclose(back, zs @ comps, atol=1e-3),
+    expect(back.is_floating_point(), f"pca_reconstruct returned dtype {back.dtype}: return float rows")
+    expect(not torch.allclose(back.detach().double(), (zs @ comps).double(), atol=1e-3),
            "the reconstruction is missing the mean: add it back (z @ components + mean)")
     expect_close(back, zs @ comps + mean, "pca_reconstruct", hint="expected z @ components + mean",
                  atol=1e-4)

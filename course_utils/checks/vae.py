@@ -59,6 +59,9 @@ def check_reparameterize(reparameterize):
     logvar = logvar0.repeat(n, 1).requires_grad_(True)
     z = _float_tensor(reparameterize(mu, logvar), "reparameterize(mu, logvar)")
     expect_shape(z, (n, 3), "z")
+    expect(z.dtype == mu.dtype,
+           f"z has dtype {z.dtype} while mu and logvar are {mu.dtype}: draw the noise with mu's dtype "
+           "(torch.randn_like(mu)), or the decoder, in float32, fails on z")
     expect(torch.equal(mu.detach(), mu0.repeat(n, 1)) and torch.equal(logvar.detach(), logvar0.repeat(n, 1)),
            "your function changed mu or logvar in place: compute a new tensor instead")
     expect(torch.isfinite(z).all(),
