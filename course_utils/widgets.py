@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 
 SLIDER_MIN_WIDTH = 200   # px: a slider column is at least this wide; columns wrap to fit the output area
-IMAGE_NOTE = "the starting image (a plain copy that stays in the saved notebook); move the sliders below:"
+IMAGE_NOTE = "the starting image, kept as a plain picture in saved and static views; the live explorer follows:"
 
 
 def png_bytes(image: torch.Tensor, scale: int = 1) -> bytes:
