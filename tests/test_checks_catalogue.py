@@ -18,13 +18,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import STRICT_ENV
-from course_utils.checks.autoencoders import check_classifier_from_encoder, check_conv_decoder, check_reconstruction_loss
+from course_utils.checks.autoencoders import (
+    check_classifier_from_encoder,
+    check_conv_decoder,
+    check_reconstruction_loss,
+)
 from course_utils.checks.comparison import check_sharpness
 from course_utils.checks.gan import check_discriminator_loss, check_gan_step, check_generator_loss, check_interpolate
-from course_utils.checks.pixel_models import check_causal_mask, check_image_nll, check_receptive_field, check_sample_raster
+from course_utils.checks.pixel_models import (
+    check_causal_mask,
+    check_image_nll,
+    check_receptive_field,
+    check_sample_raster,
+)
 from course_utils.checks.tour import check_to_unit_range
 from course_utils.checks.unsupervised import check_cluster_purity, check_pca_fit, check_pca_project, check_sample_gmm
-from course_utils.checks.vae import check_gaussian_kl, check_iw_log_likelihood, check_negative_elbo, check_reparameterize
+from course_utils.checks.vae import (
+    check_gaussian_kl,
+    check_iw_log_likelihood,
+    check_negative_elbo,
+    check_reparameterize,
+)
 
 # Messages that say only that something is off, not why: a mistake answered with one of them is caught, not named.
 GENERIC = ("is wrong: got", "differ from the reference", "the check could not use", "is wrong: expected")
@@ -299,6 +313,20 @@ def sharp(images, *, upside=False, horizontal_only=False, no_abs=False, squared_
     return torch.where(bottom != 0, top / bottom.clamp_min(1e-12) * (bottom != 0), torch.zeros_like(bottom))
 
 
+def _raster_squeezed(model, u):
+    x = torch.zeros_like(u)
+    for i in range(u.shape[2]):
+        for j in range(u.shape[3]):
+            x[:, :, i, j] = (u[:, 0, i, j] < torch.sigmoid(model(x)[:, 0, i, j])).float()
+    return x
+
+
+def _field_no_grad(model, row, col, height=28, width=28):
+    x = torch.rand(1, 1, height, width)
+    model(x)[0, 0, row, col].backward()
+    return x.grad[0, 0] != 0
+
+
 def _kw(fn, **kw):
     return lambda *a, **k: fn(*a, **k, **kw)
 
@@ -314,7 +342,19 @@ CATALOGUE = [
     ("unit-minus-one-to-one", check_to_unit_range, (lambda p: p.float() / 127.5 - 1,), "[0, 1]"),
     ("unit-flat", check_to_unit_range, (lambda p: unit(p).flatten(),), "shape"),
     ("unit-numpy", check_to_unit_range, (lambda p: unit(p).numpy(),), "torch tensor"),
+    ("unit-inverted", check_to_unit_range, (lambda p: 1 - p.float() / 255,), "inverted"),
+    ("unit-in-place", check_to_unit_range, (lambda p: p.div_(255),), "in-place"),
     # 01
+    ("purity-global-majority", check_cluster_purity,
+     (lambda i, y: int(torch.bincount(y).max()) / len(y),), "inside EACH cluster"),
+    ("purity-range-max", check_cluster_purity,
+     (lambda i, y: sum(int(torch.bincount(y[i == c]).max()) for c in range(int(i.max()))) / len(y),),
+     "largest id"),
+    ("purity-percent", check_cluster_purity, (lambda i, y: 100 * purity(i, y),), "percentage"),
+    ("pca-mean-dim1", check_pca_fit, (lambda x, k: (x.mean(1), pca_fit(x, k)[1]),), "dim=1"),
+    ("gmm-one-eps", check_sample_gmm,
+     (lambda w, m, c, n, generator=None: m[torch.multinomial(w, n, True, generator=generator)]
+      + torch.randn(m.shape[1], generator=generator) @ torch.linalg.cholesky(c)[0].T,), "EACH sample"),
     ("purity-direct", check_cluster_purity, (_kw(purity, direct=True),), "compare cluster ids with labels"),
     ("purity-mean-of-shares", check_cluster_purity, (_kw(purity, per_cluster_mean=True),), "weight each cluster"),
     ("purity-roles-swapped", check_cluster_purity, (_kw(purity, by_clusters=True),), "swapped the roles"),
@@ -361,20 +401,20 @@ CATALOGUE = [
     ("classifier-ignores-freeze", check_classifier_from_encoder,
      (lambda e, d, n=10, freeze=False: classifier(e, d, n, False),), "freeze=True"),
     # 03
-    ("nll-mean-pixels", check_image_nll, (lambda l, x: nll(l, x) / x[0].numel(), bpd), "averaged over the pixels"),
-    ("nll-sigmoid-twice", check_image_nll, (lambda l, x: nll(torch.sigmoid(l), x), bpd), "sigmoid applied twice"),
-    ("nll-mse", check_image_nll, (lambda l, x: ((torch.sigmoid(l) - x) ** 2).flatten(1).sum(1), bpd),
+    ("nll-mean-pixels", check_image_nll, (lambda lg, x: nll(lg, x) / x[0].numel(), bpd), "averaged over the pixels"),
+    ("nll-sigmoid-twice", check_image_nll, (lambda lg, x: nll(torch.sigmoid(lg), x), bpd), "sigmoid applied twice"),
+    ("nll-mse", check_image_nll, (lambda lg, x: ((torch.sigmoid(lg) - x) ** 2).flatten(1).sum(1), bpd),
      "squared error"),
-    ("nll-mse-logits", check_image_nll, (lambda l, x: ((l - x) ** 2).flatten(1).sum(1), bpd), "squared error"),
+    ("nll-mse-logits", check_image_nll, (lambda lg, x: ((lg - x) ** 2).flatten(1).sum(1), bpd), "squared error"),
     ("nll-logits-as-probs", check_image_nll,
-     (lambda l, x: F.binary_cross_entropy(l, x, reduction="none").flatten(1).sum(1), bpd), "as probabilities"),
-    ("nll-negative", check_image_nll, (lambda l, x: -nll(l, x), bpd), "minus sign"),
-    ("nll-bits", check_image_nll, (lambda l, x: nll(l, x) / math.log(2), bpd), "bits"),
-    ("nll-batch-sum", check_image_nll, (lambda l, x: nll(l, x).sum(), bpd), "one number"),
-    ("nll-no-zero-term", check_image_nll, (lambda l, x: -(x * F.logsigmoid(l)).flatten(1).sum(1), bpd),
+     (lambda lg, x: F.binary_cross_entropy(lg, x, reduction="none").flatten(1).sum(1), bpd), "as probabilities"),
+    ("nll-negative", check_image_nll, (lambda lg, x: -nll(lg, x), bpd), "minus sign"),
+    ("nll-bits", check_image_nll, (lambda lg, x: nll(lg, x) / math.log(2), bpd), "bits"),
+    ("nll-batch-sum", check_image_nll, (lambda lg, x: nll(lg, x).sum(), bpd), "one number"),
+    ("nll-no-zero-term", check_image_nll, (lambda lg, x: -(x * F.logsigmoid(lg)).flatten(1).sum(1), bpd),
      "pixels that are 0"),
     ("nll-unstable", check_image_nll,
-     (lambda l, x: -(x * torch.log(torch.sigmoid(l)) + (1 - x) * torch.log(1 - torch.sigmoid(l))).flatten(1).sum(1),
+     (lambda lg, x: -(x * torch.log(torch.sigmoid(lg)) + (1 - x) * torch.log(1 - torch.sigmoid(lg))).flatten(1).sum(1),
       bpd), "confident logits"),
     ("bpd-no-ln2", check_image_nll, (nll, lambda n, d: n / d), "ln 2"),
     ("bpd-ln10", check_image_nll, (nll, lambda n, d: n / (d * math.log(10))), "ln 10"),
@@ -402,7 +442,16 @@ CATALOGUE = [
     ("field-swapped", check_receptive_field, (_kw(field, swap=True),), "swapped"),
     ("field-batch-dims", check_receptive_field, (_kw(field, keep_dims=True),), "batch and channel"),
     ("field-float", check_receptive_field, (_kw(field, rule="abs"),), "bool"),
+    ("nll-keeps-channel", check_image_nll,
+     (lambda lg, x: F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum((2, 3)), bpd), "channel"),
+    ("bpd-mean", check_image_nll, (nll, lambda n, d: (n / (d * math.log(2))).mean()), "each image"),
+    ("raster-squeezed", check_sample_raster, (_raster_squeezed,), "shape"),
+    ("field-no-requires-grad", check_receptive_field, (_field_no_grad,), "requires_grad"),
     # 05
+    ("reparam-half-logvar", check_reparameterize, (lambda m, v: m + 0.5 * v * torch.randn_like(m),), "exponentiate"),
+    ("reparam-no-mu", check_reparameterize, (lambda m, v: (0.5 * v).exp() * torch.randn_like(m),), "add mu"),
+    ("iw-divide-by-k", check_iw_log_likelihood,
+     (lambda model, x, k: iw(model, x, k, "no_log_k") / k,), "subtract log k"),
     ("reparam-var", check_reparameterize, (lambda m, v: m + v.exp() * torch.randn_like(m),), "exp(logvar / 2)"),
     ("reparam-logvar-std", check_reparameterize, (lambda m, v: m + v * torch.randn_like(m),), "log-variance itself"),
     ("reparam-uniform", check_reparameterize, (lambda m, v: m + (0.5 * v).exp() * torch.rand_like(m),), "randn"),
@@ -432,22 +481,22 @@ CATALOGUE = [
     ("elbo-no-mu2", check_negative_elbo, (elbo_with(kl_fn=lambda m, v: 0.5 * (v.exp() - 1 - v).sum(-1)),),
      "mu^2 term is missing"),
     ("elbo-bce-on-logits", check_negative_elbo,
-     (elbo_with(recon_fn=lambda l, x: F.binary_cross_entropy(l, x, reduction="none").flatten(1).sum(1)),),
+     (elbo_with(recon_fn=lambda lg, x: F.binary_cross_entropy(lg, x, reduction="none").flatten(1).sum(1)),),
      "F.binary_cross_entropy_with_logits"),
     ("elbo-mse", check_negative_elbo,
-     (elbo_with(recon_fn=lambda l, x: ((torch.sigmoid(l) - x) ** 2).flatten(1).sum(1)),), "squared error"),
-    ("elbo-sigmoid-twice", check_negative_elbo, (elbo_with(recon_fn=lambda l, x: nll(torch.sigmoid(l), x)),),
+     (elbo_with(recon_fn=lambda lg, x: ((torch.sigmoid(lg) - x) ** 2).flatten(1).sum(1)),), "squared error"),
+    ("elbo-sigmoid-twice", check_negative_elbo, (elbo_with(recon_fn=lambda lg, x: nll(torch.sigmoid(lg), x)),),
      "sigmoid applied twice"),
     ("elbo-batch-sum", check_negative_elbo, (elbo_with(batch="sum"),), "sum over the batch"),
     ("elbo-kl-minus", check_negative_elbo, (elbo_with(kl_fn=lambda m, v: -kl(m, v)),), "Sign of the KL"),
     ("elbo-no-kl", check_negative_elbo, (elbo_with(kl_fn=lambda m, v: 0 * m.sum(-1)),), "KL term is missing"),
     ("elbo-mean-pixels", check_negative_elbo,
-     (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x) + kl(m, v).mean(),), "averaged over"),
+     (lambda x, lg, m, v: F.binary_cross_entropy_with_logits(lg, x) + kl(m, v).mean(),), "averaged over"),
     ("elbo-kl-mean-dims", check_negative_elbo,
      (elbo_with(kl_fn=lambda m, v: 0.5 * (m ** 2 + v.exp() - 1 - v).mean(-1)),), "average"),
-    ("elbo-swapped-bce", check_negative_elbo, (elbo_with(recon_fn=lambda l, x: nll(x, l)),), "swapped"),
-    ("elbo-positive-elbo", check_negative_elbo, (lambda x, l, m, v: -elbo_with()(x, l, m, v),), "NEGATIVE ELBO"),
-    ("elbo-item", check_negative_elbo, (lambda x, l, m, v: elbo_with()(x, l, m, v).item(),), ".item()"),
+    ("elbo-swapped-bce", check_negative_elbo, (elbo_with(recon_fn=lambda lg, x: nll(x, lg)),), "swapped"),
+    ("elbo-positive-elbo", check_negative_elbo, (lambda x, lg, m, v: -elbo_with()(x, lg, m, v),), "NEGATIVE ELBO"),
+    ("elbo-item", check_negative_elbo, (lambda x, lg, m, v: elbo_with()(x, lg, m, v).item(),), ".item()"),
     ("iw-elbo", check_iw_log_likelihood, (_kw(iw, variant="elbo"),), "averaged the log-weights"),
     ("iw-no-log-k", check_iw_log_likelihood, (_kw(iw, variant="no_log_k"),), "subtract log k"),
     ("iw-no-latent-terms", check_iw_log_likelihood, (_kw(iw, variant="no_latent"),), "log p(z) - log q(z|x)"),
@@ -470,6 +519,11 @@ CATALOGUE = [
      "logits"),
     ("d-unstable", check_discriminator_loss,
      (lambda r, f: -torch.log(torch.sigmoid(r)).mean() - torch.log(1 - torch.sigmoid(f)).mean(),), "logsigmoid"),
+    ("d-label-smoothing", check_discriminator_loss,
+     (lambda r, f: F.binary_cross_entropy_with_logits(r, torch.full_like(r, 0.9))
+      + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)),), "label smoothing"),
+    ("d-no-fake-term", check_discriminator_loss, (lambda r, f: -F.logsigmoid(r).mean() + 0 * f.sum(),),
+     "fake term is missing"),
     ("g-saturating", check_generator_loss, (lambda f: F.logsigmoid(-f).mean(),), "SATURATING"),
     ("g-fake-label", check_generator_loss, (lambda f: -F.logsigmoid(-f).mean(),), "label 1"),
     ("g-sign", check_generator_loss, (lambda f: F.logsigmoid(f).mean(),), "wrong sign"),
@@ -491,6 +545,9 @@ CATALOGUE = [
      "stops short"),
     ("lerp-float32", check_interpolate,
      (lambda a, b, s: torch.zeros(s, a.shape[0]) + lerp(a.float(), b.float(), s),), "float64"),
+    ("lerp-no-broadcast", check_interpolate,
+     (lambda a, b, s: (1 - torch.linspace(0, 1, s)) * a + torch.linspace(0, 1, s) * b,), "t[:, None]"),
+    ("lerp-linspace-tensors", check_interpolate, (lambda a, b, s: torch.linspace(a, b, s),), "plain numbers"),
     ("lerp-uneven", check_interpolate,
      (lambda a, b, s: torch.stack([a + (b - a) * (i / (s - 1)) ** 2 for i in range(s)]),), "evenly spaced"),
     # 07

@@ -273,7 +273,7 @@ def test_receptive_field_stub_fails():
     (swapped, "swapped"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w)[None, None], "drop the batch and channel"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w).float(), "bool"),
-    (lambda m, r, c, h=28, w=28: ~receptive_field(m, r, c, h, w), "pixels marked"),
+    (lambda m, r, c, h=28, w=28: ~receptive_field(m, r, c, h, w), "gradient IS zero"),
 ])
 def test_receptive_field_mistakes_are_named(wrong, words):
     result = check_receptive_field(wrong)

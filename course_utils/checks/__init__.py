@@ -136,11 +136,23 @@ _KNOWN_ERRORS: list[tuple[tuple[str, ...], str]] = [
      "an in-place operation (+=, .add_(), x[...] = ...) changed a tensor that backpropagation still needs: "
      "compute a new tensor instead"),
     (("does not require grad and does not have a grad_fn",),
-     "the result carries no gradient: did you call .detach(), .item(), .numpy() or work under torch.no_grad()?"),
+     "backward() found no gradient to follow: the tensor it starts from must be built, with torch operations, "
+     "from tensors that require grad (requires_grad=True on an input you made yourself); did you call .detach(), "
+     ".item(), .numpy() or work under torch.no_grad()?"),
+    (("'NoneType' object is not subscriptable", "'NoneType' object has no attribute"),
+     "something is None: a tensor's .grad stays None until .backward() reaches it (it needs requires_grad=True), "
+     "and a function without `return` gives None"),
+    (("must be Number, not Tensor", "only supports 0-dimensional start"),
+     "this torch function takes plain numbers, not tensors (e.g. torch.linspace(0, 1, steps) for the weights; "
+     "mix the tensors with them afterwards)"),
+    (("expanded size of the tensor",),
+     "a value of one shape was written into a slot of another: compare the .shape of both sides "
+     "(x[:, :, i, j] is (N, 1); logits[:, 0, i, j] is (N,))"),
     (("backward through the graph a second time",),
      "backward() went through a graph that an earlier backward() had already freed: build the second loss "
      "from a new forward pass (or detach what the first loss should not reach)"),
-    (("expected scalar type", "same dtype", "Double did not match Float", "Float did not match Double", "dtype mismatch", "expected both vectors to have same dtype",
+    (("expected scalar type", "same dtype", "Double did not match Float", "Float did not match Double",
+      "dtype mismatch", "expected both vectors to have same dtype",
       "found dtype"),
      "two tensors of different dtypes met (e.g. float64 and float32): keep the inputs' dtype "
      "(torch.zeros_like, dtype=x.dtype, .to(x)) instead of creating float64 or float32 tensors of your own"),

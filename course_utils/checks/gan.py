@@ -89,6 +89,15 @@ def check_discriminator_loss(discriminator_loss):
         expect(not _close(out, -both.mean()),
                "you averaged over real and fake samples together; the objective is the mean over the real "
                "batch plus the mean over the fake batch (they may have different sizes)")
+        for smooth in (0.9, 0.8, 0.95):
+            smoothed = -(smooth * F.logsigmoid(real.double()) + (1 - smooth) * F.logsigmoid(-real.double())).mean() \
+                - F.logsigmoid(-fake.double()).mean()
+            expect(not _close(out, smoothed), f"the real samples get label {smooth} (label smoothing): the loss asked "
+                                              "for uses labels 1 for real and 0 for fake exactly")
+        expect(not _close(out, -F.logsigmoid(real.double()).mean()),
+               "the fake term is missing: add -mean log(1 - D(G(z))) = -mean logsigmoid(-fake_logits)")
+        expect(not _close(out, -F.logsigmoid(-fake.double()).mean()),
+               "the real term is missing: add -mean log D(x) = -mean logsigmoid(real_logits)")
         expect(not _close(out, _d_loss(torch.sigmoid(real), torch.sigmoid(fake))),
                "sigmoid was applied twice: the inputs are already logits, and F.binary_cross_entropy_with_"
                "logits (or F.logsigmoid) applies the sigmoid itself")
@@ -340,7 +349,13 @@ def check_interpolate(interpolate):
     """``interpolate(z0 (d,), z1 (d,), steps)`` -> (steps, d): row 0 is z0, the last row is z1, evenly spaced."""
     z0, z1 = torch.tensor([0.0, 2.0, -1.0]), torch.tensor([4.0, -2.0, 1.0])
     before = (z0.clone(), z1.clone())
-    out = interpolate(z0, z1, 5)
+    try:
+        out = interpolate(z0, z1, 5)
+    except RuntimeError as err:
+        expect("must match the size" not in str(err),
+               f"your code raised RuntimeError: {str(err).splitlines()[0]} -- the weights t have shape (steps,) and "
+               "z0 has (d,): give t a second dimension, t[:, None] (steps, 1), so that row i mixes z0 and z1 with t_i")
+        raise
     expect(torch.is_tensor(out), f"interpolate should return a tensor, got {type(out).__name__}")
     expect(torch.equal(z0, before[0]) and torch.equal(z1, before[1]),
            "your function changed z0 or z1 in place: build a new tensor")

@@ -37,7 +37,7 @@ def _reference_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def _per_pixel_variants(logits: torch.Tensor, x: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
     """What the usual wrong Bernoulli log-likelihoods cost per pixel (same shape as logits), with the hint that
     names each; the right one is F.binary_cross_entropy_with_logits(logits, x)."""
-    l, x = logits.double(), x.double()
+    l, x = logits.double(), x.double()  # noqa: E741 - l for logits, as in the formulas
     p = torch.sigmoid(l)
     mse = ("squared error is not the Bernoulli log-likelihood: for binary pixels -log p(x|z) is the binary "
            "cross-entropy, -[x log p + (1 - x) log(1 - p)] with p = sigmoid(logits) "
@@ -116,6 +116,8 @@ def _call_nll(image_nll, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     expect(out.dim() != 0 and out.numel() != 1 or n == 1,
            f"image_nll returned one number for {n} images: return one NLL per image, shape ({n},) "
            "(sum over the pixels, do not average or sum over the batch)")
+    expect(tuple(out.shape) != (n, 1), f"image_nll returned shape ({n}, 1): sum over the channel dimension too, so "
+                                       f"that each image gets one number, shape ({n},) (e.g. .flatten(1).sum(1))")
     expect_shape(out, (n,), "image_nll(logits, x)")
     return out
 
@@ -164,8 +166,11 @@ def check_image_nll(image_nll, bits_per_dim):
         out = bits_per_dim(nll, dims)
         expect(torch.is_tensor(out) or isinstance(out, float),
                f"bits_per_dim should return a tensor (or a float), got {type(out).__name__}")
-        got = torch.as_tensor(out, dtype=torch.float64)
+        got = torch.as_tensor(out.detach() if torch.is_tensor(out) else out, dtype=torch.float64)
         want = nll.double() / (dims * math.log(2))
+        expect(got.shape == want.shape,
+               f"bits_per_dim returned shape {tuple(got.shape)} for NLLs of shape {tuple(want.shape)}: convert each "
+               "image's NLL on its own (no mean or sum over the images)")
         expect(not _close(got, nll.double() / dims),
                "bits per dim is nats / (dims * ln 2): you divided by dims but not by ln 2 (nats -> bits)")
         expect(not _close(got, nll.double() / math.log(2)),
@@ -469,7 +474,8 @@ def check_receptive_field(receptive_field):
     down_model = lambda x: -down(x)  # noqa: E731 - output (i, j) = -3 * input (i + 1, j - 1): a negative gradient
     got = receptive_field(down_model, 2, 2, height, width)
     expect(torch.is_tensor(got) and tuple(got.shape) == (height, width),
-           f"receptive_field returned {getattr(got, 'shape', type(got).__name__)}: return a bool ({height}, {width}) map")
+           f"receptive_field returned {getattr(got, 'shape', type(got).__name__)}: return a bool "
+           f"({height}, {width}) map")
     right = _reference_field(down_model, 2, 2, height, width)
     expect(int(got.sum()) != 0 or not bool(right.any()),
            "nothing was marked for an output that reads its input with a negative weight (gradient -3): an input "

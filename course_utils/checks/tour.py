@@ -30,13 +30,16 @@ def check_to_unit_range(to_unit_range):
            "and do not use // (integer division)")
     expect(out.is_floating_point(), f"the result has dtype {out.dtype}: convert with .float()")
     expect(out.dtype == torch.float32,
-           f"the result has dtype {out.dtype}; the course uses float32 (.float()), not float64")
+           f"the result has dtype {out.dtype}; the course uses float32 (.float()), "
+           + ("not float64" if out.dtype == torch.float64 else "the models' dtype"))
     _expect_same_shape(out, dim)
     expect(out.min() >= -1e-6,
            f"negative values (down to {out.min().item():.4g}): the result should lie in [0, 1]; did you map to "
            "[-1, 1] (x / 127.5 - 1) or subtract a mean? Divide by 255 only")
     expect(out.max() <= 1.0 + 1e-6,
            f"values up to {out.max().item():.4g}: did you forget to divide by 255?")
+    expect(not torch.allclose(out, 1 - dim.float() / 255, atol=1e-6),
+           "the values are inverted (1 - pixels / 255): 0 is black and must stay 0.0; return pixels / 255")
     expect(not torch.all(out[dim > 0] == 0),
            "the non-zero pixels all became 0: integer division (// or rounding)? "
            "Convert to float, then divide with /")

@@ -47,9 +47,16 @@ def check_cluster_purity(cluster_purity):
     got = _as_number(cluster_purity(ids, labels), "cluster_purity(...)")
     expect(torch.equal(ids, ids_before) and torch.equal(labels, labels_before),
            "your function changed its inputs: compute on copies (or without in-place operations)")
+    expect(abs(got - 100.0) > 1e-6, "purity 100: return a share in [0, 1], not a percentage")
     expect(got <= 1 + 1e-9,
            f"purity {got:.4g} is above 1: did you divide by the number of clusters instead of the "
            "number of points?")
+    expect(abs(got - 1 / 3) > 1e-6 or abs(got - 1.0) < 1e-6,
+           f"purity {got:.4g} = the share of the most common label over ALL points: take the most common label "
+           "inside EACH cluster (the points with that cluster id), then add those counts up")
+    expect(abs(got - 4 / 6) > 1e-6,
+           "purity 4/6: the cluster with the largest id was left out (range(cluster_ids.max()) stops one short): "
+           "loop over the ids that occur, torch.unique(cluster_ids)")
     expect(abs(got - 1.0) < 1e-6,
            f"each cluster here holds one label only, so purity must be 1.0, got {got:.4g}"
            + (": did you compare cluster ids with labels directly? Ids are arbitrary names; take "
@@ -125,6 +132,8 @@ def check_pca_fit(pca_fit):
            "your function changed x in place (x -= mean?): write xc = x - mean instead")
     expect(torch.is_tensor(mean) and torch.is_tensor(comps), "mean and components should be torch tensors")
     expect(tuple(mean.shape) != (1, d), f"mean has shape (1, {d}): average with x.mean(0), no keepdim")
+    expect(tuple(mean.shape) != (n,), f"mean has shape ({n},), one value per data point: you averaged over the "
+                                      "columns (dim=1); average over the rows, x.mean(0) or x.mean(dim=0)")
     expect_shape(mean, (d,), "mean (the average image, one value per column)")
     expect_close(mean, mean_true, "mean", hint="average over the rows (dim=0)", atol=1e-4)
     expect(tuple(comps.shape) != (k, n),
@@ -253,6 +262,8 @@ def check_sample_gmm(sample_gmm):
     chol = torch.linalg.cholesky(sigma)
     centre = t([[1.0, -2.0]])
     x = _draw(sample_gmm, t([1.0]), centre, sigma[None], 20000, seed=3)
+    expect(bool(x.double().std(0).max() > 1e-3),
+           "the samples of one component do not spread at all: draw fresh noise eps for EACH sample, shape (n, d)")
     expect_close(x.double().mean(0), centre[0], "the sample mean of one component", atol=0.05,
                  hint="add the component's mean to the noise")
     cov = _covariance(x)
@@ -260,6 +271,8 @@ def check_sample_gmm(sample_gmm):
     def like(target: torch.Tensor) -> bool:
         return torch.allclose(cov, target.double(), rtol=0.08, atol=0.05)
 
+    expect(not like(torch.zeros(2, 2)),
+           "the samples of one component do not spread at all: draw fresh noise eps for EACH sample, shape (n, d)")
     expect(not like(torch.eye(2)),
            "the samples have identity covariance: scale the noise by the Cholesky factor of the covariance")
     expect(not like(sigma @ sigma),

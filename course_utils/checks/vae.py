@@ -84,10 +84,16 @@ def check_reparameterize(reparameterize):
             (torch.tensor([0.5, 1.0, 2.0]), "the spread is exp(-logvar / 2): check the sign in the exponent"),
             (right * math.sqrt(1 / 12), "the noise looks uniform: torch.rand_like draws from [0, 1); "
                                        "use torch.randn_like for standard normal noise"),
+            (logvar0.abs() / 2, "z spreads by |logvar| / 2: you used logvar / 2 itself as the standard deviation; "
+                                "exponentiate it, std = exp(logvar / 2)"),
+            (torch.tensor([2.0, 1.0, 0.5]).sqrt(), "the spread is the square root of the standard deviation: "
+                                                  "std = exp(logvar / 2) already, no further sqrt"),
         ]:
             expect(not torch.allclose(std, wrong, rtol=0.05, atol=1e-3), hint)
         expect(False, f"the standard deviations of z are {[round(v, 3) for v in std.tolist()]}, expected "
                       "[2, 1, 0.5] for logvar = log([4, 1, 0.25]): std = exp(0.5 * logvar)")
+    expect(not torch.allclose(mean, torch.zeros(3), atol=0.05),
+           "the mean of z is 0 instead of mu: add mu, z = mu + std * eps")
     expect(torch.allclose(mean, mu0, atol=0.05),
            f"the mean of z is {[round(v, 3) for v in mean.tolist()]}, expected mu = [1, -2, 0.5]"
            + (": the noise has mean 0.5, so it is uniform (torch.rand_like); use torch.randn_like"
@@ -625,6 +631,8 @@ def _toy(name: str):
             _TOYS[name] = _LinearToyVAE()
         elif name == "linear_mistakes":
             _TOYS[name] = _toy("linear").variant_limits()
+        elif name == "linear_expected":
+            _TOYS[name] = _toy("linear").expected_logs()
         elif name == "flat":
             _TOYS[name] = _FlatDecoderVAE(_toy("linear"))
         elif name == "flat_mistakes":
@@ -654,8 +662,17 @@ def check_iw_log_likelihood(iw_log_likelihood):
     exact = model.log_px
     expect(out.max() < 0, f"the estimates are positive ({out.tolist()}): return log p(x), which is negative for "
                           "binary images, not the negative log-likelihood")
-    ref = model.expected_logs()
+    ref = _toy("linear_expected")
     tol = 0.1
+    expect(not torch.allclose(out - math.log(k), exact, atol=tol),
+           f"the estimates are log k = {math.log(k):.2f} too high: logsumexp(log w) is the log of a SUM of k "
+           "weights; subtract log k to get the log of their mean")
+    expect(not torch.allclose(out, (exact + math.log(k)) / k, atol=tol),
+           "the estimates are logsumexp(log w) / k: dividing the log of the sum by k is not the log of the mean; "
+           "subtract log k instead: logsumexp(log w) - log k")
+    expect(not torch.allclose(out + math.log(k), exact, atol=tol),
+           f"the estimates are log k = {math.log(k):.2f} too low: subtract log k once, not twice "
+           "(or did you use log(k) with k the total number of decoded samples?)")
     if not torch.allclose(out, exact, atol=tol):
         for wrong, hint in _toy("linear_mistakes"):
             if torch.allclose(out, wrong, atol=tol) and not torch.allclose(wrong, exact, atol=tol):
@@ -683,17 +700,12 @@ def check_iw_log_likelihood(iw_log_likelihood):
     ]:
         if torch.allclose(out, ref[key], atol=tol) and not torch.allclose(out, exact, atol=tol):
             expect(False, hint)
-    expect(not torch.allclose(out - math.log(k), exact, atol=tol),
-           f"the estimates are log k = {math.log(k):.2f} too high: logsumexp(log w) is the log of a SUM of k "
-           "weights; subtract log k to get the log of their mean")
-    expect(not torch.allclose(out + math.log(k), exact, atol=tol),
-           f"the estimates are log k = {math.log(k):.2f} too low: subtract log k once, not twice "
-           "(or did you use log(k) with k the total number of decoded samples?)")
     expect_close(out, exact, f"iw_log_likelihood with k = {k} on a model whose log p(x) is known exactly",
-                 hint=f"expected about {[round(v, 2) for v in exact.tolist()]}; "
-                      "log w = log p(x|z) + log p(z) - log q(z|x) with z ~ q(z|x), then logsumexp(log w) - log k. "
-                      "Is log q(z|x) the density of N(mu, exp(logvar))? Its standard deviation is exp(logvar / 2), "
-                      "not exp(logvar)",
+                 hint=f"expected about {[round(v, 2) for v in exact.tolist()]}, got "
+                      f"{[round(v, 2) for v in out.tolist()]}. Print each part for one image and compare: log p(x|z) "
+                      "= -binary cross-entropy summed over the 784 pixels, log p(z) = log N(z; 0, I) and log q(z|x) = "
+                      "log N(z; mu, exp(logvar)), each summed over the latent dimensions, with z ~ q(z|x); then "
+                      "log w = log p(x|z) + log p(z) - log q(z|x) and logsumexp over the k samples minus log k",
                  atol=tol, rtol=0)
     with torch.no_grad():
         small = iw_log_likelihood(model, x, 1)
