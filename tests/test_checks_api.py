@@ -42,3 +42,69 @@ def test_strict_mode_raises(monkeypatch):
     with pytest.raises(CheckFailed, match="did you add 2"):
         check_double(lambda x: x + 2)
     assert check_double(lambda x: 2 * x).passed
+
+
+def test_the_checks_own_crash_is_not_blamed_on_the_student():
+    @exercise_check
+    def check_fragile(fn):
+        out = fn(torch.ones(2))
+        return f"{out.missing_attribute}"  # the check's own code fails on what it got
+
+    result = check_fragile(lambda x: x)
+    assert not result.passed and result.message.startswith("the check could not use what your function returned")
+    assert "AttributeError" in result.message and "your code raised" not in result.message
+
+
+def test_a_student_error_is_explained():
+    import torch.nn.functional as F
+
+    result = check_double(lambda x: F.binary_cross_entropy(x, x))
+    assert result.message.startswith("your code raised RuntimeError") and "binary_cross_entropy_with_logits" in \
+        result.message
+    shapes = check_double(lambda x: x.view(3, 5))
+    assert shapes.message.startswith("your code raised RuntimeError") and "shapes do not fit" in shapes.message
+
+
+def test_a_missing_return_is_named():
+    def forgot(x):
+        2 * x
+
+    result = check_double(forgot)
+    assert not result.passed and "returned None" in result.message and "return" in result.message
+
+
+def test_expect_close_on_odd_values():
+    @exercise_check
+    def check_number(fn):
+        expect_close(fn(), 1.0, "fn()")
+
+    assert "should be a number or a tensor" in check_number(lambda: "one").message
+    assert "returned None" in check_number(lambda: None).message
+    assert check_number(lambda: torch.tensor(1.0, dtype=torch.float64, requires_grad=True)).passed
+
+
+def test_verdicts_are_kept_for_the_function_itself():
+    from course_utils.checks import verdict, yours_or_reference
+
+    def mine(x):
+        return 2 * x
+
+    def wrong(x):
+        return x + 2
+
+    assert check_double(mine).passed and verdict(mine) is True
+    assert not check_double(wrong).passed and verdict(wrong) is False
+    assert yours_or_reference(mine, wrong) is mine and yours_or_reference(wrong, mine) is mine
+
+
+def test_student_code_marks_only_the_students_errors():
+    from course_utils.checks import raised_in_student_code, student_code
+
+    def boom(x):
+        raise ValueError("inside")
+
+    try:
+        student_code(boom)(1)
+    except ValueError as err:
+        assert raised_in_student_code(err)
+    assert not raised_in_student_code(ValueError("elsewhere"))
