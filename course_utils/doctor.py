@@ -153,7 +153,7 @@ def settings_rows() -> list[Row]:
     and the cache folder (``COURSE_CACHE`` or ``~/.cache/dgm-course``), which must be writable."""
     from .checks import STRICT_ENV
     from .config import PROFILE_ENV, PROFILES, THREADS_ENV, cache_dir
-    from .results import RESULTS_ENV
+    from .results import RESULTS_DIR_ENV, RESULTS_ENV
 
     rows = []
     profile = os.environ.get(PROFILE_ENV, "").strip()
@@ -177,6 +177,12 @@ def settings_rows() -> list[Row]:
     if results:
         rows.append(Row(RESULTS_ENV, f"{results}: every notebook stores its numbers in this one file "
                                      "(the course runner sets it per notebook)", True))
+    results_dir = os.environ.get(RESULTS_DIR_ENV, "").strip()
+    if results_dir:
+        problem = _writable_folder(Path(results_dir).expanduser())
+        rows.append(Row(RESULTS_DIR_ENV, f"{results_dir}: notebooks store their numbers here" if problem is None else
+                        f"{problem}: notebooks cannot store their numbers. Fix: point it to a writable folder, "
+                        "or unset it", problem is None))
     cache = cache_dir()
     problem = _writable_folder(cache)
     source = "$COURSE_CACHE" if os.environ.get("COURSE_CACHE") else "default; set COURSE_CACHE to move it"

@@ -95,8 +95,8 @@ def test_a_student_notebook_runs_elsewhere_with_the_wheel(wheel, tmp_path):
     work = tmp_path / "somewhere else"  # a folder of the student's, far from any checkout
     work.mkdir()
     shutil.copy2(ROOT / "notebooks" / NOTEBOOK, work / NOTEBOOK)
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("COURSE_STRICT_CHECKS", "COURSE_RESULTS", "PYTHONPATH", "JUPYTER_PATH")}
+    env = {key: value for key, value in os.environ.items()  # no COURSE_STRICT_CHECKS: as a student runs it
+           if not key.startswith("COURSE_") and key not in ("PYTHONPATH", "JUPYTER_PATH")}
     env.update(COURSE_PROFILE="smoke", COURSE_CACHE=str(tmp_path / "cache"), COURSE_THREADS="1",
                MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
     where = _run([python, "-c", "import course_utils; print(course_utils.__file__)"], cwd=work, env=env)
@@ -108,3 +108,5 @@ def test_a_student_notebook_runs_elsewhere_with_the_wheel(wheel, tmp_path):
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     assert not (work / "solutions").exists() and not (work / "build").exists(), "it wrote course folders here"
+    stem = NOTEBOOK.removesuffix(".ipynb")
+    assert (tmp_path / "cache" / "results" / f"{stem}.json").is_file(), "its numbers should go to the cache"
