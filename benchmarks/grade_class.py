@@ -17,7 +17,9 @@ see the commit that last changed this line, and the README's "Grading" section.
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -99,6 +101,15 @@ def make_class(folder: Path, solutions: dict[str, nbformat.NotebookNode], studen
     return kinds
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and every finished process below it (workers, their children)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from course_utils.release import read_notebook
@@ -122,14 +133,27 @@ def main(argv: list[str] | None = None) -> int:
         exercises = sum(len(metadata.graded_cells(nb)) for nb in solutions.values())
         print(f"class of {args.students}, {len(solutions)} notebooks, {exercises} exercises each: "
               + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())), flush=True)
+        cpu_before = _cpu_seconds()
+        load = os.getloadavg()[0]
         start = time.monotonic()
         rows = grading.grade(base / "class", base / "results", solutions=base / "solutions",
                              workers=args.workers)
         seconds = time.monotonic() - start
+        cpu = _cpu_seconds() - cpu_before
         points = sum(r.points for r in rows)
+        slowest: dict[str, list[float]] = {}
+        for row in rows:
+            if row.seconds:
+                slowest.setdefault(f"{row.notebook.split('_')[0]} {row.exercise}", []).append(row.seconds)
+        top = sorted(slowest.items(), key=lambda kv: -sum(kv[1]) / len(kv[1]))[:5]
+        print("slowest exercises (mean s per student): "
+              + ", ".join(f"{name} {sum(v) / len(v):.2f}" for name, v in top))
+        cores = os.cpu_count() or 1
         print(f"graded {len(rows)} exercises in {seconds:.0f} s ({seconds / 60:.1f} min; "
               f"{seconds / args.students:.1f} s per student); {points:g} points in all; "
               f"target {TARGET_SECONDS // 60} min: {'met' if seconds <= TARGET_SECONDS else 'MISSED'}")
+        print(f"CPU time of the grader and all its processes: {cpu:.0f} s, i.e. about {cpu / cores / 60:.1f} min "
+              f"of wall time on {cores} otherwise idle cores (load average when it started: {load:.1f})")
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

@@ -53,7 +53,8 @@ def mini_notebook() -> nbformat.NotebookNode:
         ("code", "check_to_unit_range(to_unit_range)"),
         ("markdown", "Exercise 2"),
         ("code", PURITY),
-        ("code", "check_cluster_purity(cluster_purity)"),
+        ("code", "check_cluster_purity(cluster_purity)\n"  # what follows the check call is not graded
+                 "purity_fn = yours_or_reference(cluster_purity, reference_purity)"),
         ("code", "print('the end')"),
     ]
     for index, (kind, source) in enumerate(cells):
@@ -111,6 +112,7 @@ BROKEN = {
     "reads_env": ("import os\nassert 'GRADER_SECRET' not in os.environ, 'the environment leaked'\n"
                   "assert os.path.realpath(os.environ['HOME']) == os.path.realpath(os.getcwd())\n" + RIGHT_TO_UNIT,
                   "pass", ""),
+    "cell_magic": ("%%time\n" + RIGHT_TO_UNIT, "pass", ""),
     "prints_a_lot": ("print('x' * 10_000_000)\n" + RIGHT_TO_UNIT, "pass", ""),
     "wrong": (WRONG_TO_UNIT, "fail", "256"),
 }

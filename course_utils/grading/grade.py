@@ -269,6 +269,7 @@ def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress:
                 row.message = str(outcome.get("message", ""))
                 row.flags += [str(f) for f in outcome.get("flags", [])]
                 row.points = row.max_points if row.verdict == "pass" else 0.0
+                row.seconds = float(outcome.get("seconds", 0.0))
             bar.update(len(payloads))
         finally:
             pool.put(worker)

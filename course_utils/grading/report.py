@@ -23,6 +23,7 @@ class Row:
     verdict: str
     message: str
     flags: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # how long grading it took (not in the CSV)
 
 
 def number(value: float) -> str:

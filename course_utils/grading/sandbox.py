@@ -155,6 +155,7 @@ class Worker:
 
 _LANDLOCK_ABI: int | None = None
 _libc = None
+_BASELINE: dict[str, tuple] | None = None  # the worker's fingerprints after warm-up: what every child starts from
 
 
 def _lib():
@@ -305,12 +306,24 @@ def _changed(before: dict[str, tuple]) -> list[str]:
 
 
 class _IPythonStub:
-    """``get_ipython()`` for graded cells: magics and shell commands do nothing."""
+    """``get_ipython()`` for graded cells: magics and shell commands do nothing, except that the body of a
+    ``%%time``, ``%%timeit`` or ``%%capture`` cell still runs (once)."""
+
+    def __init__(self, namespace: dict | None = None):
+        self.namespace = namespace if namespace is not None else {}
+
+    def __call__(self):
+        return self
 
     def run_line_magic(self, *args, **kwargs):
         return None
 
-    run_cell_magic = run_line_magic
+    def run_cell_magic(self, name, line, cell):
+        if name in ("time", "timeit", "capture"):
+            from course_utils.grading.metadata import python_source
+
+            exec(compile(python_source(cell), "<cell magic>", "exec"), self.namespace)
+
     system = run_line_magic
     getoutput = run_line_magic
 
@@ -347,9 +360,10 @@ def run_item(item: dict, memory: int) -> dict:
     if len(genuine) != len(item["check_names"]):
         return result(ERROR, "grader problem: the notebook's imports do not define "
                              f"{', '.join(n for n in item['check_names'] if n not in genuine)}")
-    before = _fingerprints()
+    before = _BASELINE if _BASELINE is not None else _fingerprints()
 
-    namespace: dict = {"__name__": "__main__", "get_ipython": _IPythonStub}
+    namespace: dict = {"__name__": "__main__"}
+    namespace["get_ipython"] = _IPythonStub(namespace)
     for statement in item["student_imports"].splitlines():
         try:
             exec(compile(statement, "<your imports>", "exec"), namespace)
@@ -388,12 +402,16 @@ def run_item(item: dict, memory: int) -> dict:
     try:
         import ast
 
-        tree = ast.parse(python_source(tree_source))
-        *body, last = tree.body
-        exec(compile(ast.Module(body=body, type_ignores=[]), "<check>", "exec"), namespace)
-        if not isinstance(last, ast.Expr):
-            return result(ERROR, "grader problem: the course's check cell does not end with the check call")
-        outcome = eval(compile(ast.Expression(last.value), "<check>", "eval"), namespace)
+        outcome = None
+        for statement in ast.parse(python_source(tree_source)).body:
+            value = getattr(statement, "value", None)  # `check_x(x)` or `result = check_x(x)`
+            if isinstance(statement, (ast.Expr, ast.Assign)) and isinstance(value, ast.Call) \
+                    and isinstance(value.func, ast.Name) and value.func.id in genuine:
+                outcome = eval(compile(ast.Expression(value), "<check>", "eval"), namespace)
+                break  # what follows the check (e.g. yours_or_reference) is not part of grading
+            exec(compile(ast.Module(body=[statement], type_ignores=[]), "<check>", "exec"), namespace)
+        else:
+            return result(ERROR, "grader problem: the course's check cell has no statement that calls its check")
     except SystemExit as err:
         return result(ERROR, f"your code called sys.exit({'' if err.code is None else err.code!r}) during the check")
     except BaseException as err:  # noqa: BLE001
@@ -455,6 +473,13 @@ def _signal_name(number: int) -> str:
 
 def grade_in_child(item: dict, root: str, timeout: float, memory: int) -> dict:
     """Fork a child for one exercise, wait at most ``timeout`` seconds, return its result (or why none)."""
+    started = time.monotonic()
+    outcome = _grade_in_child(item, root, timeout, memory)
+    outcome["seconds"] = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _grade_in_child(item: dict, root: str, timeout: float, memory: int) -> dict:
     folder = tempfile.mkdtemp(prefix="exercise-", dir=root)
     read_end, write_end = os.pipe()
     sys.stdout.flush()
@@ -553,7 +578,8 @@ def serve() -> None:
     # checks set up on first use is done once here, before any fork, and not counted as a student's change.
     for item in setup.get("warmup", []):
         try:
-            namespace: dict = {"__name__": "__main__", "get_ipython": _IPythonStub}
+            namespace: dict = {"__name__": "__main__"}
+            namespace["get_ipython"] = _IPythonStub(namespace)
             exec(compile(item["setup"], "<setup>", "exec"), namespace)
             exec(compile(course_utils.grading.metadata.python_source(item["answer"]), "<solution>", "exec"),
                  namespace)
@@ -561,6 +587,8 @@ def serve() -> None:
         except BaseException:  # noqa: BLE001
             traceback.print_exc()
     course_utils.grading.metadata.python_source("x = 1")
+    global _BASELINE
+    _BASELINE = _fingerprints()
     protections = ["own process and folder per exercise", "scrubbed environment", "time and memory limits"]
     if landlock_abi():
         protections.append(f"writes only in its folder (Landlock ABI {landlock_abi()})")
