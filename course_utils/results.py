@@ -18,7 +18,7 @@ import math
 import os
 from pathlib import Path
 
-from .config import cache_dir, current_run, project_root
+from .config import PROFILE_ENV, cache_dir, current_run, project_root
 
 RESULTS_ENV = "COURSE_RESULTS"
 RESULTS_DIR_ENV = "COURSE_RESULTS_DIR"
@@ -71,7 +71,7 @@ def store_row(row: dict) -> None:
     path = results_file()
     if path is None:
         return
-    row = {**row, "profile": current_run()["profile"]}
+    row = {**row, "profile": current_run()["profile"] or os.environ.get(PROFILE_ENV) or None}
     rows = [r for r in read_results(path) if (r["name"], r.get("profile")) != (row["name"], row["profile"])]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
