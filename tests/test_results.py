@@ -10,6 +10,7 @@ from course_utils.results import notebook_numbers, read_results, record
 def test_record_prints_and_stores_when_run_by_the_course(monkeypatch, tmp_path, capsys):
     target = tmp_path / "results" / "01.json"
     monkeypatch.setenv("COURSE_RESULTS", str(target))
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
     assert record("accuracy", 0.9, "fraction") == 0.9
     record("nll", 81.3, "nats")
     record("accuracy", 0.95, "fraction")  # recorded again: the later value counts
@@ -62,3 +63,11 @@ def test_a_notebook_run_in_jupyter_records_under_its_name_and_profile(monkeypatc
     assert notebook_numbers("02_autoencoders") == {"ae_error": 13.6}
     assert notebook_numbers("02_autoencoders", "smoke") == {"ae_error": 30.0}
     assert notebook_numbers("03_pixelrnn") == {}
+
+
+def test_a_run_without_setup_takes_the_profile_from_the_environment(monkeypatch, tmp_path):
+    target = tmp_path / "r.json"
+    monkeypatch.setenv("COURSE_RESULTS", str(target))
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    record("x", 1.0)
+    assert read_results(target)[0]["profile"] == "smoke"
