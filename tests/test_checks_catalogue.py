@@ -313,6 +313,11 @@ def sharp(images, *, upside=False, horizontal_only=False, no_abs=False, squared_
     return torch.where(bottom != 0, top / bottom.clamp_min(1e-12) * (bottom != 0), torch.zeros_like(bottom))
 
 
+def _gmm_in_place(weights, means, covs, n, generator=None):
+    covs += 1e-6 * torch.eye(covs.shape[-1])  # "jitter" for the Cholesky factor, written into the input
+    return gmm(weights, means, covs, n, generator)
+
+
 def _raster_squeezed(model, u):
     x = torch.zeros_like(u)
     for i in range(u.shape[2]):
@@ -370,6 +375,9 @@ CATALOGUE = [
     ("project-reconstructs", check_pca_project, (lambda x, m, c: pca_reconstruct(pca_project(x, m, c), m, c),
                                                  pca_reconstruct), "not a reconstruction"),
     ("reconstruct-no-mean", check_pca_project, (pca_project, lambda z, m, c: z @ c), "missing the mean"),
+    ("project-sign", check_pca_project, (lambda x, m, c: (m - x) @ c.T, pca_reconstruct), "wrong sign"),
+    ("reconstruct-minus-mean", check_pca_project, (pca_project, lambda z, m, c: z @ c - m), "ADDS"),
+    ("gmm-in-place", check_sample_gmm, (_gmm_in_place,), "in place"),
     ("gmm-uniform", check_sample_gmm, (_kw(gmm, uniform=True),), "uniformly"),
     ("gmm-no-generator", check_sample_gmm, (_kw(gmm, no_gen=True),), "generator"),
     ("gmm-sigma", check_sample_gmm, (_kw(gmm, use_sigma=True),), "Sigma @ Sigma"),
@@ -385,6 +393,9 @@ CATALOGUE = [
     ("recon-item", check_reconstruction_loss, (lambda a, b: recon(a, b).item(),), "no .item()"),
     ("recon-detach", check_reconstruction_loss, (lambda a, b: recon(a.detach(), b),), "no gradient"),
     ("recon-784", check_reconstruction_loss, (lambda a, b: F.mse_loss(a, b) * 784,), "784"),
+    ("recon-half", check_reconstruction_loss, (lambda a, b: 0.5 * recon(a, b),), "factor 0.5"),
+    ("recon-negative", check_reconstruction_loss, (lambda a, b: -recon(a, b),), "negative"),
+    ("recon-rmse", check_reconstruction_loss, (lambda a, b: F.mse_loss(a, b).sqrt(),), "root"),
     ("decoder-no-relus", check_conv_decoder, (_kw(decoder, relus=(False, False)),), "ReLU"),
     ("decoder-one-relu-missing", check_conv_decoder, (_kw(decoder, relus=(True, False)),), "nonlinearity"),
     ("decoder-no-sigmoid", check_conv_decoder, (_kw(decoder, sigmoid=False),), "Sigmoid"),
@@ -416,6 +427,8 @@ CATALOGUE = [
     ("nll-unstable", check_image_nll,
      (lambda lg, x: -(x * torch.log(torch.sigmoid(lg)) + (1 - x) * torch.log(1 - torch.sigmoid(lg))).flatten(1).sum(1),
       bpd), "confident logits"),
+    ("nll-last-dim-only", check_image_nll,
+     (lambda lg, x: F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum(-1), bpd), "not summed"),
     ("bpd-no-ln2", check_image_nll, (nll, lambda n, d: n / d), "ln 2"),
     ("bpd-ln10", check_image_nll, (nll, lambda n, d: n / (d * math.log(10))), "ln 10"),
     ("bpd-784", check_image_nll, (nll, lambda n, d: n / (784 * math.log(2))), "784"),
@@ -548,6 +561,7 @@ CATALOGUE = [
     ("lerp-no-broadcast", check_interpolate,
      (lambda a, b, s: (1 - torch.linspace(0, 1, s)) * a + torch.linspace(0, 1, s) * b,), "t[:, None]"),
     ("lerp-linspace-tensors", check_interpolate, (lambda a, b, s: torch.linspace(a, b, s),), "plain numbers"),
+    ("lerp-one-too-many", check_interpolate, (lambda a, b, s: lerp(a, b, s + 1),), "one too many"),
     ("lerp-uneven", check_interpolate,
      (lambda a, b, s: torch.stack([a + (b - a) * (i / (s - 1)) ** 2 for i in range(s)]),), "evenly spaced"),
     # 07

@@ -22,6 +22,9 @@ from . import exercise_check, expect, expect_close, expect_shape, student_code
 # --- the reconstruction loss ---------------------------------------------------------------------
 
 
+NO_SQUARE = "the differences were added without squaring them: positive and negative errors cancel; square them"
+
+
 def _loss_value(out, batch: int, what: str = "reconstruction_loss(x_hat, x)") -> torch.Tensor:
     expect(torch.is_tensor(out),
            f"{what} returned a {type(out).__name__}: return the torch tensor itself (no .item() or "
@@ -36,45 +39,52 @@ def _loss_value(out, batch: int, what: str = "reconstruction_loss(x_hat, x)") ->
 @exercise_check
 def check_reconstruction_loss(reconstruction_loss):
     """``reconstruction_loss(x_hat, x)``: float (B, ...) twice -> 0-d tensor, sum over pixels, mean over B."""
-    # 1. Two hand-made "images" of 2x2 pixels whose errors are known. Image 1 is off by 0.5 in one
-    #    pixel (squared error 0.25), image 2 by (-1, 1, 0.5, 0) (squared error 2.25): the answer is
-    #    (0.25 + 2.25) / 2 = 1.25. The usual mix-ups give the other values listed below.
-    x = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]], [[[1.0, 0.0], [0.5, 0.0]]]])
-    error = torch.tensor([[[[0.5, 0.0], [0.0, 0.0]]], [[[-1.0, 1.0], [0.5, 0.0]]]])
+    # 1. Three hand-made "images" of 2x2 pixels whose errors are known: image 1 is off by 0.5 in one pixel
+    #    (squared error 0.25), image 2 by (-1, 1, 0.5, 0) (2.25), image 3 by (0.5, 0.5, -0.5, 0.5) (1.0): the
+    #    answer is (0.25 + 2.25 + 1.0) / 3 = 7/6. Three images of four pixels keep the usual mix-ups apart.
+    x = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]], [[[1.0, 0.0], [0.5, 0.0]]], [[[0.2, 0.0], [0.5, 0.3]]]])
+    error = torch.tensor([[[[0.5, 0.0], [0.0, 0.0]]], [[[-1.0, 1.0], [0.5, 0.0]]], [[[0.5, 0.5], [-0.5, 0.5]]]])
+    b = len(x)
     x_hat = (x + error).requires_grad_()
     x_before, x_hat_before = x.clone(), x_hat.detach().clone()
-    got = _loss_value(reconstruction_loss(x_hat, x), 2)
+    got = _loss_value(reconstruction_loss(x_hat, x), b)
     expect(torch.equal(x, x_before) and torch.equal(x_hat.detach(), x_hat_before),
            "your function changed its inputs in place: compute on new tensors (no -=, **= or .pow_())")
     value = float(got.detach())
     expect(abs(value) > 1e-9,
            "the loss is 0 although x_hat differs from x: are you comparing x_hat with itself (or x with x)?")
     # The loss must depend on the target x, not only on x_hat.
-    other = _loss_value(reconstruction_loss(x_hat.detach(), torch.zeros_like(x)), 2)
+    other = _loss_value(reconstruction_loss(x_hat.detach(), torch.zeros_like(x)), b)
     expect(abs(float(other) - value) > 1e-6,
            "changing the target x does not change the loss: compare x_hat with x, the images that were encoded")
+    total = 3.5  # the squared errors of the three images, summed
     mistakes = [
-        (2.5 / 8, "you averaged over the pixels as well as the batch (that is F.mse_loss's default): sum the "
-                  "squared errors over each image's pixels, then average over the images"),
-        (2.5 / 8 * 784, "you hard-coded 784 pixels: these test images have 4; sum over every dimension after "
-                        "the first instead of multiplying a mean by 784"),
-        (2.5, "you summed over the batch too: average over the images, or the loss grows with the batch size"),
-        (2.5 / 4, "you summed over the batch and averaged over the pixels: it is the other way round "
-                  "(sum over pixels, mean over images)"),
-        (1.5, "this is the absolute error: square the differences instead of taking .abs()"),
+        (total / 12, "you averaged over the pixels as well as the batch (that is F.mse_loss's default): sum the "
+                     "squared errors over each image's pixels, then average over the images"),
+        (total / 12 * 784, "you hard-coded 784 pixels: these test images have 4; sum over every dimension after "
+                           "the first instead of multiplying a mean by 784"),
+        (total, "you summed over the batch too: average over the images, or the loss grows with the batch size"),
+        (total / 4, "you summed over the batch and averaged over the pixels: it is the other way round "
+                    "(sum over pixels, mean over images)"),
+        (total / 6, "this is half the squared error (0.5 * ||x_hat - x||^2): the loss asked for has no factor 0.5"),
+        (-total / 3, "the loss is negative: the squared error is positive, no minus sign"),
+        (5.0 / 3, "this is the absolute error: square the differences instead of taking .abs()"),
         (1.0, "this is the length of the error (a square root of the sum): use the squared error, no sqrt "
               "(torch.norm and torch.dist take the root)"),
-        (0.5, "the differences were added without squaring them: positive and negative errors cancel; square them"),
+        ((total / 12) ** 0.5, "this is the root of the mean squared error: use the squared error summed over the "
+                              "pixels (no sqrt), averaged over the images"),
+        (2.0 / 3, NO_SQUARE),
+        (-2.0 / 3, NO_SQUARE),
     ]
     for wrong, hint in mistakes:
-        expect(abs(value - wrong) > 1e-5, f"got {value:.4g}: {hint}")
-    expect_close(value, 1.25, "the loss of two 2x2 images with squared errors 0.25 and 2.25",
+        expect(abs(value - wrong) > 1e-5 * max(1.0, abs(wrong)), f"got {value:.4g}: {hint}")
+    expect_close(value, total / 3, "the loss of three 2x2 images with squared errors 0.25, 2.25 and 1",
                  hint="sum the squared errors over each image's pixels, then average over the batch")
     expect(got.requires_grad and got.grad_fn is not None,
            "the loss carries no gradient: did you call .detach(), .item() or work under torch.no_grad()?")
     got.backward()
     expect(x_hat.grad is not None, "no gradient reached x_hat: build the loss from x_hat with torch operations")
-    expect_close(x_hat.grad, 2 * error / 2, "the gradient of the loss with respect to x_hat",
+    expect_close(x_hat.grad, 2 * error / b, "the gradient of the loss with respect to x_hat",
                  hint="expected 2 (x_hat - x) / B")
 
     # 2. A batch of digit-shaped images and the same batch flattened to (B, 784).

@@ -360,6 +360,10 @@ def check_interpolate(interpolate):
     expect(torch.equal(z0, before[0]) and torch.equal(z1, before[1]),
            "your function changed z0 or z1 in place: build a new tensor")
     expect(tuple(out.shape) != (3, 5), "the result has shape (d, steps): return one point per ROW, (steps, d)")
+    expect(tuple(out.shape) != (6, 3), "6 points for steps=5: one too many; steps points in all, both ends "
+                                       "included (torch.linspace(0, 1, steps))")
+    expect(tuple(out.shape) != (4, 3), "4 points for steps=5: one too few; steps points in all, both ends "
+                                       "included (torch.linspace(0, 1, steps))")
     expect_shape(out, (5, 3), "interpolate(z0 (3,), z1 (3,), steps=5)")
     expect(out.dtype == z0.dtype, f"the result has dtype {out.dtype}; keep z's dtype ({z0.dtype})")
     expect(out.is_floating_point(), f"the result has dtype {out.dtype}: return float points")

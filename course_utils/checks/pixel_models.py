@@ -118,6 +118,9 @@ def _call_nll(image_nll, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
            "(sum over the pixels, do not average or sum over the batch)")
     expect(tuple(out.shape) != (n, 1), f"image_nll returned shape ({n}, 1): sum over the channel dimension too, so "
                                        f"that each image gets one number, shape ({n},) (e.g. .flatten(1).sum(1))")
+    expect(not (out.dim() > 1 and out.shape[0] == n),
+           f"image_nll returned shape {tuple(out.shape)}: some dimensions were not summed; sum over every dimension "
+           f"after the batch (channels, rows, columns), e.g. .flatten(1).sum(1), for shape ({n},)")
     expect_shape(out, (n,), "image_nll(logits, x)")
     return out
 

@@ -125,8 +125,9 @@ def check_pca_fit(pca_fit):
     k = 2
     before = x.clone()
     out = pca_fit(x, k)
-    expect(isinstance(out, tuple) and len(out) == 2,
-           f"pca_fit should return a tuple (mean, components), got {type(out).__name__}")
+    expect(isinstance(out, (tuple, list)) and len(out) == 2,
+           f"pca_fit should return a tuple (mean, components), got {type(out).__name__}"
+           + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
     mean, comps = out
     expect(torch.equal(x, before),
            "your function changed x in place (x -= mean?): write xc = x - mean instead")
@@ -189,6 +190,10 @@ def check_pca_project(pca_project, pca_reconstruct):
     expect(z.is_floating_point(), f"pca_project returned dtype {z.dtype}: return float coordinates")
     expect(not torch.allclose(z.detach().double(), (x @ comps.T).double(), atol=1e-3),
            "the coordinates are x @ components.T: did you forget to subtract the mean before projecting?")
+    expect(not torch.allclose(z.detach().double(), -expected.double(), atol=1e-3),
+           "the coordinates have the wrong sign: project x - mean, not mean - x")
+    expect(not torch.allclose(z.detach().double(), ((x - mean) @ comps.T / (n - 1) ** 0.5).double(), atol=1e-4),
+           "the coordinates are divided by sqrt(N - 1): project with (x - mean) @ components.T, no scaling")
     expect_close(z, expected, "pca_project", hint="expected (x - mean) @ components.T", atol=1e-4)
 
     zs = expected[:5]
@@ -198,6 +203,8 @@ def check_pca_project(pca_project, pca_reconstruct):
     expect(back.is_floating_point(), f"pca_reconstruct returned dtype {back.dtype}: return float rows")
     expect(not torch.allclose(back.detach().double(), (zs @ comps).double(), atol=1e-3),
            "the reconstruction is missing the mean: add it back (z @ components + mean)")
+    expect(not torch.allclose(back.detach().double(), (zs @ comps - mean).double(), atol=1e-3),
+           "the mean is subtracted: the reconstruction ADDS it back, z @ components + mean")
     expect_close(back, zs @ comps + mean, "pca_reconstruct", hint="expected z @ components + mean",
                  atol=1e-4)
     round_trip = pca_reconstruct(pca_project(x, mean, axes), mean, axes)
@@ -211,9 +218,13 @@ def check_pca_project(pca_project, pca_reconstruct):
 
 def _draw(sample_gmm, weights, means, covariances, n, seed, global_seed=1234):
     """Call the student's sampler with a seeded generator, leaving the global random state alone."""
+    before = (weights.clone(), means.clone(), covariances.clone())
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(global_seed)
-        return sample_gmm(weights, means, covariances, n, generator=torch.Generator().manual_seed(seed))
+        out = sample_gmm(weights, means, covariances, n, generator=torch.Generator().manual_seed(seed))
+    expect(all(torch.equal(a, b) for a, b in zip((weights, means, covariances), before, strict=True)),
+           "your function changed weights, means or covariances in place: compute new tensors instead")
+    return out
 
 
 def _covariance(x: torch.Tensor) -> torch.Tensor:
