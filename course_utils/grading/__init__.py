@@ -9,6 +9,13 @@
 This package uses :mod:`course_utils.checks`; the checks know nothing of it.
 """
 
-from .metadata import annotate, graded_cells
-
 __all__ = ["annotate", "graded_cells"]
+
+
+def __getattr__(name: str):
+    # lazy, so that `python -m course_utils.grading.metadata` runs the module once
+    if name in __all__:
+        from . import metadata
+
+        return getattr(metadata, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,7 +58,9 @@ class GradedCell:
     ``grade_id`` names the item (the check's name without ``check_``); ``check_names`` are the
     ``check_...`` functions the check cell calls; ``needs`` the other names it reads (what the student
     must define, e.g. ``("pca_project", "pca_reconstruct")``); ``setup`` the import statements of the
-    code cells before the answer cell (what the exercise may use).
+    code cells before the answer cell (what the exercise may use); ``earlier`` the course's solutions of the
+    notebook's earlier answer cells (an exercise may use a function from an earlier one: it gets the course's
+    version, so each exercise is graded on its own).
     """
 
     notebook: str
@@ -73,6 +75,7 @@ class GradedCell:
     check_names: tuple[str, ...]
     needs: tuple[str, ...]
     setup: str
+    earlier: tuple[str, ...] = ()
 
 
 def _source(cell) -> str:
@@ -192,7 +195,8 @@ def graded_cells(nb, notebook: str = "notebook") -> list[GradedCell]:
             notebook=notebook, grade_id=grade_id, points=float(points),
             answer_index=answer, answer_id=cells[answer].get("id", ""), answer_source=_source(cells[answer]),
             check_index=check, check_id=cells[check].get("id", ""), check_source=check_source,
-            check_names=tuple(names), needs=needs, setup="\n".join(dict.fromkeys(setup))))
+            check_names=tuple(names), needs=needs, setup="\n".join(dict.fromkeys(setup)),
+            earlier=tuple(_source(c) for c in cells[:answer] if _is_answer(c))))
     return items
 
 
