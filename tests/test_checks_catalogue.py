@@ -318,6 +318,24 @@ def _gmm_in_place(weights, means, covs, n, generator=None):
     return gmm(weights, means, covs, n, generator)
 
 
+def _raster_feeds_u(model, u):
+    x = torch.zeros_like(u)
+    for i in range(u.shape[2]):
+        for j in range(u.shape[3]):
+            x[:, :, i, j] = (u[:, :, i, j] < torch.sigmoid(model(u)[:, :, i, j])).float()
+    return x
+
+
+def _raster_u_flat_shift(model, u):
+    x = torch.zeros_like(u)
+    h, w = u.shape[2:]
+    for i in range(h):
+        for j in range(w):
+            k = (i * w + j + 1) % (h * w)
+            x[:, :, i, j] = (u[:, :, k // w, k % w] < torch.sigmoid(model(x)[:, :, i, j])).float()
+    return x
+
+
 def _raster_squeezed(model, u):
     x = torch.zeros_like(u)
     for i in range(u.shape[2]):
@@ -459,6 +477,8 @@ CATALOGUE = [
      (lambda lg, x: F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum((2, 3)), bpd), "channel"),
     ("bpd-mean", check_image_nll, (nll, lambda n, d: (n / (d * math.log(2))).mean()), "each image"),
     ("raster-squeezed", check_sample_raster, (_raster_squeezed,), "shape"),
+    ("raster-feeds-uniforms", check_sample_raster, (_raster_feeds_u,), "other than 0 and 1"),
+    ("raster-uniform-transposed", check_sample_raster, (_raster_u_flat_shift,), "uniform"),
     ("field-no-requires-grad", check_receptive_field, (_field_no_grad,), "requires_grad"),
     # 05
     ("reparam-half-logvar", check_reparameterize, (lambda m, v: m + 0.5 * v * torch.randn_like(m),), "exponentiate"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import os
 import types
 from dataclasses import dataclass
@@ -75,8 +76,34 @@ def expect_shape(value, shape: tuple, what: str) -> None:
     expect(tuple(value.shape) == tuple(shape), f"{what} has shape {tuple(value.shape)}, expected {tuple(shape)}")
 
 
-def expect_close(actual, expected, what: str, hint: str = "", atol: float = 1e-5, rtol: float = 1e-4) -> None:
-    """Fail unless ``actual`` matches ``expected`` (numbers or tensors) within tolerance."""
+def _relations(expected: torch.Tensor, sizes: dict[str, int] | None) -> list[tuple[torch.Tensor, str]]:
+    """What the usual slips turn ``expected`` into, with the cause each one names."""
+    found = [(-expected, "it has the opposite sign (a minus sign too many or missing?)"),
+             (2 * expected, "it is twice the expected value (a factor 0.5 missing, or a term counted twice?)"),
+             (expected / 2, "it is half the expected value (a factor 0.5 too many, or an average of two terms that "
+                            "should be added?)"),
+             (expected / math.log(2), "it is in bits (log base 2) where nats (natural log) are expected"),
+             (expected * math.log(2), "it is in nats where bits are expected, or multiplied by ln 2")]
+    for name, n in (sizes or {}).items():
+        if n > 1:
+            found += [(expected * n, f"it is {n} times the expected value: a sum over the {name} where a mean "
+                                     "belongs?"),
+                      (expected / n, f"it is the expected value divided by {n}: a mean over the {name} where a sum "
+                                     "belongs?")]
+    if expected.dim() >= 1 and expected.shape[0] > 1:
+        found += [(expected.flip(0), "the values come in reverse order"),
+                  (expected.roll(1, 0), "the values are shifted by one position (an off-by-one index?)"),
+                  (expected.roll(-1, 0), "the values are shifted by one position (an off-by-one index?)")]
+    return found
+
+
+def expect_close(actual, expected, what: str, hint: str = "", atol: float = 1e-5, rtol: float = 1e-4,
+                 sizes: dict[str, int] | None = None) -> None:
+    """Fail unless ``actual`` matches ``expected`` (numbers or tensors) within tolerance.
+
+    When it does not, the message names the usual slips it matches (opposite sign, a factor 2, bits for nats,
+    reversed or shifted values, and with ``sizes`` such as {"pixels": 784} a sum where a mean belongs).
+    """
     expect(actual is not None, f"{what} is None: did you forget the `return` statement?")
     try:
         actual_t = torch.as_tensor(actual.detach() if torch.is_tensor(actual) else actual, dtype=torch.float64)
@@ -86,6 +113,11 @@ def expect_close(actual, expected, what: str, hint: str = "", atol: float = 1e-5
     expect(actual_t.shape == expected_t.shape,
            f"{what} has shape {tuple(actual_t.shape)}, expected {tuple(expected_t.shape)}")
     if not torch.allclose(actual_t, expected_t, atol=atol, rtol=rtol):
+        if torch.isfinite(actual_t).all() and torch.isfinite(expected_t).all():
+            for wrong, why in _relations(expected_t, sizes):
+                if torch.allclose(actual_t, wrong, atol=atol, rtol=rtol) and \
+                        not torch.allclose(wrong, expected_t, atol=atol, rtol=rtol):
+                    expect(False, f"{what} is wrong: {why}" + (f". {hint}" if hint else ""))
         diff = (actual_t - expected_t).abs().max().item()
         got = f"{actual_t.item():.6g}" if actual_t.numel() == 1 else f"values off by up to {diff:.3g}"
         want = f" (expected {expected_t.item():.6g})" if expected_t.numel() == 1 else ""

@@ -161,7 +161,7 @@ def check_image_nll(image_nll, bits_per_dim):
     logits = torch.randn(5, 1, 7, 4, generator=torch.Generator().manual_seed(0)) * 3
     x = (torch.rand(5, 1, 7, 4, generator=torch.Generator().manual_seed(1)) < 0.4).float()
     expect_close(_call_nll(image_nll, logits, x), _reference_nll(logits, x), "image_nll on 5 random 7x4 images",
-                 hint="do you sum over every pixel (flatten from dim 1)?")
+                 hint="do you sum over every pixel (flatten from dim 1)?", sizes={"pixels": 28})
 
     # Bits per dimension: nats / (number of pixels * ln 2).
     nll = torch.tensor([100.0, 60.0])
@@ -218,13 +218,29 @@ def _sample_variant(u: torch.Tensor, order: str = "raster", feed: bool = True, r
 
 class _CountingModel:
     def __init__(self, fn):
-        self.fn, self.calls, self.saw_future = fn, 0, False
+        self.fn, self.calls, self.saw_future, self.non_binary = fn, 0, False, False
 
     def __call__(self, x):
         self.calls += 1
         if not torch.is_tensor(x) or x.dim() != 4:
             raise ValueError(f"the model takes images (N, 1, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+        self.non_binary |= not bool(((x == 0) | (x == 1)).all())
         return self.fn(x)
+
+
+def _read_uniforms(sample_raster, height: int = 3, width: int = 5) -> torch.Tensor:
+    """For each pixel, the raster index of the uniform it was compared with (-1: never drawn), decoded bit by bit
+    with p = 0.5 everywhere and uniforms of 0.25 (bit 1) or 0.75 (bit 0)."""
+    codes = torch.arange(1, height * width + 1).reshape(height, width)
+    read = torch.zeros(height, width, dtype=torch.long)
+    for bit in range(int(codes.max()).bit_length()):
+        u = torch.where(((codes >> bit) & 1).bool(), 0.25, 0.75)[None, None].float()
+        out = sample_raster(_CountingModel(lambda x: torch.zeros_like(x)), u)
+        expect(torch.is_tensor(out) and tuple(out.shape) == (1, 1, height, width),
+               f"sample_raster returned {getattr(out, 'shape', type(out).__name__)} for uniforms (1, 1, {height}, "
+               f"{width}): return the images, same shape as the uniforms")
+        read += (out[0, 0].detach() > 0.5).long() << bit
+    return read - 1
 
 
 def _read_positions(sample_raster, height: int = 3, width: int = 5) -> torch.Tensor:
@@ -320,6 +336,16 @@ def check_sample_raster(sample_raster):
                "you compared u with the logit: turn it into a probability with torch.sigmoid first")
         hint = _position_hint(_read_positions(sample_raster))
         expect(hint is None, hint or "")
+        expect(not model.non_binary,
+               "the model was given values other than 0 and 1 (the uniforms?): feed it the binary image drawn so far, "
+               "x, and compare the uniforms with its probabilities")
+        hint = _position_hint(_read_uniforms(sample_raster))
+        expect(hint is None, "the uniforms are read at the wrong place: " + (hint or "").replace(
+            "was drawn from the conditional of", "was compared with the uniform of").replace(
+            "was drawn from the model's output at", "was compared with the uniform at").replace(
+            "(logits at", "(uniforms at").replace("takes p = sigmoid(logits[:, :, i, j]), the model's output at its "
+                                                   "own position, which already depends only on the pixels before it",
+                                                   "compares uniforms[:, :, i, j] with its p"))
         expect(model.calls >= u.shape[2] * u.shape[3] - 1,
                f"the model was called {model.calls} times for {u.shape[2] * u.shape[3]} pixels: each pixel needs "
                "its own pass, on the image with all the pixels before it already drawn")

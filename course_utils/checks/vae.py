@@ -34,7 +34,8 @@ def _diagnose(value: torch.Tensor, right: torch.Tensor, mistakes: list[tuple[tor
         if wrong.shape == value.shape and torch.isfinite(wrong).all() and \
                 torch.allclose(value, wrong, atol=atol, rtol=rtol) and not torch.allclose(wrong, right):
             expect(False, f"{what} is wrong. {hint}")
-    expect_close(value, right, what)
+    sizes = {"latent dimensions": value.shape[-1]} if value.dim() else {}
+    expect_close(value, right, what, atol=atol, rtol=rtol, sizes=sizes)
 
 
 def _float_tensor(out, what: str) -> torch.Tensor:
@@ -404,7 +405,7 @@ def check_negative_elbo(negative_elbo):
         expect(recon_ok, f"The reconstruction term is wrong: for one image it is {recon_own.item():.6g} nats, expected "
                          f"{recon[0].item():.6g} = F.binary_cross_entropy_with_logits(logits, x, reduction='none') "
                          "summed over the pixels")
-        expect_close(out, right, "negative_elbo", atol=1e-3, rtol=1e-5)
+        expect_close(out, right, "negative_elbo", atol=1e-3, rtol=1e-5, sizes={"batch": b, "pixels": 784})
 
     # The reconstruction term alone: with mu = 0 and logvar = 0 the KL is 0.
     zeros = torch.zeros(b, d)
