@@ -388,3 +388,17 @@ def test_read_cells_refuses_what_is_not_a_notebook(tmp_path):
         grading.read_cells(path)
     path.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["a = 1\n", "b = 2"]}, 3]}))
     assert [c["source"] for c in grading.read_cells(path)] == ["a = 1\nb = 2"]
+
+
+def test_metadata_command_annotates_in_place_and_checks(tmp_path, capsys):
+    nb = mini_notebook()
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    path = tmp_path / MINI
+    write(path, nb)
+    assert metadata.main(["--check", str(path)]) == 1
+    assert "cell 4 (mini-4): nbgrader metadata None" in capsys.readouterr().out
+    assert metadata.main([str(path)]) == 0
+    assert path.read_bytes() == notebook_bytes(mini_notebook())
+    assert metadata.main([str(path)]) == 0 and "unchanged" in capsys.readouterr().out.splitlines()[-1]
+    assert metadata.main(["--check", str(path)]) == 0
