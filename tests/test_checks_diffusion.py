@@ -240,3 +240,12 @@ def test_cfg_mistakes_are_named(wrong, words):
 def test_float64_inputs_do_not_break_the_checks():
     assert check_q_sample(lambda x0, t, n, s: q_solution(x0.double(), t, n.double(), s)).passed
     assert check_cfg_combine(lambda c, u, w: (u + w * (c - u)).double()).passed
+
+
+def test_loss_with_one_step_for_the_whole_batch_gets_a_message():
+    def one_step(net, x0, labels, schedule, p_uncond, null_label):
+        t = int(torch.randint(0, schedule.T, ()))
+        noise = torch.randn_like(x0)
+        x_t = q_solution(x0, torch.full((len(x0),), t), noise, schedule)
+        return F.mse_loss(net(x_t, t, diffusion.drop_labels(labels, p_uncond, null_label)), noise)
+    fails_with(check_diffusion_loss(one_step), "one step per sample")

@@ -161,19 +161,21 @@ def test_full_ancestral_chain_uses_the_step_function_t_times():
 
 
 def test_ring_denoiser_learns_the_modes():
-    """A few hundred steps on the ring: the samples land near the 8 modes (the notebook's warm-up, smaller)."""
+    """The notebook's warm-up, smaller: after a few hundred steps many ancestral samples land near a mode (an
+    untrained denoiser puts about 2% there), and nearly every mode gets some."""
     from course_utils.data import make_loader, ring_centres, ring_of_gaussians
     from course_utils.train import fit
 
     torch.manual_seed(0)
     ring = ring_of_gaussians(4000, seed=0)
     labels = torch.cdist(ring, ring_centres()).argmin(1)
-    net = MLPDenoiser(T=100, num_classes=8, hidden=64)
-    fit(net, lambda m, b: diffusion.diffusion_loss(m, b[0], b[1], m.schedule, 0.1, 8),
-        make_loader(ring, labels, batch_size=250), epochs=40, lr=3e-3, progress=False)
-    out = diffusion.ddim_sample(net.eval(), 500, steps=50, clip=False, generator=torch.Generator().manual_seed(0))
-    near = torch.cdist(out, ring_centres()).min(1).values < 0.3
-    assert near.float().mean() > 0.6
+    net = MLPDenoiser(T=50, num_classes=8, hidden=64)
+    fit(net, lambda m, b: diffusion.diffusion_loss(m, b[0], b[1], m.schedule, 0.5, 8),
+        make_loader(ring, labels, batch_size=250), epochs=30, lr=2e-3, progress=False)
+    out = diffusion.ddpm_sample(net.eval(), 400, clip=False, generator=torch.Generator().manual_seed(0))
+    distance, mode = torch.cdist(out, ring_centres()).min(1)
+    assert (distance < 0.3).float().mean() > 0.25
+    assert len(mode[distance < 0.3].unique()) >= 7
 
 
 def test_zoo_trains_once_then_loads(tmp_path, monkeypatch):

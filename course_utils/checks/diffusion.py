@@ -135,8 +135,10 @@ class _SpyNet(nn.Module):
         self.calls: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = []
 
     def forward(self, x_t, t=None, labels=None):
-        self.calls.append((x_t.detach().clone(), None if t is None else torch.as_tensor(t).detach().clone(),
-                           None if labels is None else torch.as_tensor(labels).detach().clone()))
+        def kept(v):
+            return None if v is None else torch.as_tensor(v).detach().reshape(-1).clone()
+
+        self.calls.append((x_t.detach().clone(), kept(t), kept(labels)))
         return self.w * x_t
 
 

@@ -46,7 +46,7 @@ CONFIGS = {
     "smoke": {"model": {"channels": (8, 16, 16), "emb_dim": 32}, "T": 1000, "schedule": "cosine", "train_images": 256,
               "steps": 30, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema_decay": None},
     "lecture": {"model": {"channels": (16, 32, 64), "emb_dim": 128}, "T": 1000, "schedule": "cosine", "train_images": 4000,
-                "steps": 800, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema_decay": 0.995},
+                "steps": 700, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema_decay": 0.995},
     "full": {"model": {"channels": (64, 128, 256), "emb_dim": 256}, "T": 1000, "schedule": "cosine", "train_images": None,
              "steps": 40000, "batch_size": 128, "lr": 5e-4, "p_uncond": 0.1, "ema_decay": 0.9995},
 }
@@ -316,9 +316,10 @@ class MLPDenoiser(_Denoiser):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         _check_float(x, "x_t")
-        h = self.inp(x) + self.embed(x, t, labels)
+        emb = self.embed(x, t, labels)                      # (N, hidden), added before every layer
+        h = self.inp(x)
         for block in self.blocks:
-            h = h + block(F.silu(h))
+            h = h + block(F.silu(h + emb))
         return self.out(F.silu(h))
 
 
