@@ -44,6 +44,9 @@ def check_sharpness(sharpness):
         (steps.pow(2).sum(1) / steps.abs().mean(1), "the numerator is a sum and the denominator a mean: use sums "
                                                     "for both (or means for both)"),
         (steps.abs().sum(1) / steps.pow(2).sum(1), "the ratio is upside down: use sum(d^2) / sum(|d|)"),
+        ((lambda d: d.pow(2).sum(1) / d.abs().sum(1))(batch[:2].flatten(1).double().diff(dim=1)),
+         "you took differences of the flattened images: that pairs the last pixel of a row with the first of the "
+         "next and misses the vertical neighbours; use images.diff(dim=3) and images.diff(dim=2)"),
     ]:
         expect(not torch.allclose(got2, wrong, atol=1e-4, rtol=1e-4), hint)
     expect(abs(out[1].item() - 4.0) > 1e-3,

@@ -118,6 +118,12 @@ def check_discriminator_loss(discriminator_loss):
     expect(bool(torch.isfinite(out)),
            f"the loss is {out.item()} for confident logits (+-20): 1 - sigmoid(20) rounds to 0 and log(0) = "
            "-inf. Use log(1 - sigmoid(a)) = F.logsigmoid(-a), or F.binary_cross_entropy_with_logits")
+    expect(out.item() > _d_loss(real, fake).item() - 0.5,
+           f"the loss is {out.item():.4g} for confident logits (+-20), expected "
+           f"{_d_loss(real, fake).item():.4g}: it is "
+           "cut off, as log(sigmoid(a) + eps) or a clamp does, so a confidently wrong discriminator gets no "
+           "gradient. Use F.logsigmoid (log(1 - sigmoid(a)) = F.logsigmoid(-a)) or "
+           "F.binary_cross_entropy_with_logits")
     expect_close(out, _d_loss(real, fake), "discriminator_loss for logits +-20", rtol=1e-3,
                  hint="log(sigmoid(a)) is clipped or rounded here: use F.logsigmoid or "
                       "F.binary_cross_entropy_with_logits, which are exact for large logits")
@@ -180,6 +186,10 @@ def check_generator_loss(generator_loss):
            "the loss has no gradient: keep it a torch tensor (no .item(), .detach() or numpy)")
     expect(bool(torch.isfinite(out)), f"the loss is {out.item()} for logits -30: use F.logsigmoid, "
                                       "which stays exact where log(sigmoid(-30)) loses precision")
+    expect(float(out.detach()) > 18.0,
+           f"the loss is {float(out.detach()):.4g} for logits (-30, -8), expected 19.0: it is cut off where the "
+           "discriminator rejects the fakes, as log(sigmoid(a) + eps) or a clamp does; there its gradient vanishes, "
+           "exactly when the generator needs it. Use F.logsigmoid(a), exact for any logit")
     out.backward()
     expect_close(fake.grad, (torch.sigmoid(fake.detach()) - 1) / 2, "d loss / d fake_logits at logits (-30, -8)",
                  hint="the gradient should be about -1/N while the discriminator rejects the fakes: "

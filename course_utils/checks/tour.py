@@ -48,6 +48,18 @@ def check_to_unit_range(to_unit_range):
            "image's own maximum (or stretch min..max)? Divide by 255, the largest possible value")
     expect(not torch.allclose(out, dim.float() / 256, atol=1e-7),
            "the values are pixels / 256: divide by 255 so that 255 maps exactly to 1.0")
+    # Any other affine map a * pixels + b: name its scale and offset.
+    p = dim.double().flatten()
+    design = torch.stack([p, torch.ones_like(p)], 1)
+    got = out.detach().double().flatten()
+    coef = torch.linalg.lstsq(design, got[:, None]).solution.flatten()
+    if torch.allclose(design @ coef, got, atol=1e-5) and not torch.allclose(got, p / 255, atol=1e-6):
+        a, b = coef.tolist()
+        expect(False, f"your values are {a:.6g} * pixels + {b:.4g}"
+               + (f" = (pixels + {b / a:.3g}) / {1 / a:.4g}" if abs(a) > 1e-12 and abs(b) > 1e-9 else "")
+               + f": the map asked for is pixels / 255 (scale {1 / 255:.6g}, no offset), so that 0 -> 0.0 and "
+                 "255 -> 1.0"
+               + ("; an offset (e.g. + 0.5 for dequantisation) moves 0 away from 0.0" if abs(b) > 1e-9 else ""))
     expect_close(out, dim.float() / 255, "to_unit_range on a 2x3 image", hint="expected pixels / 255")
 
     # The full range 0..255, and a batch of the usual image shape (N, 1, 28, 28).

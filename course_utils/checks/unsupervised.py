@@ -36,10 +36,71 @@ def _as_number(out, what: str) -> float:
     return float(out)
 
 
+def _purity_variants(ids: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """What the usual wrong purities give on (ids, labels)."""
+    right = _purity_reference(ids, labels)
+    clusters = torch.unique(ids)
+    tops = [int(torch.bincount(labels[ids == c]).max()) for c in clusters]
+    sizes = [int((ids == c).sum()) for c in clusters]
+    return {
+        "1 - purity": 1 - right,
+        "ids == labels": float((ids == labels).double().mean()),
+        "mean of shares": sum(t / s for t, s in zip(tops, sizes, strict=True)) / len(tops),
+        "roles swapped": _purity_reference(labels, ids),
+        "global majority": int(torch.bincount(labels).max()) / len(labels),
+        "per cluster count": sum(tops) / len(tops),
+    }
+
+
+_PURITY_HINTS = {
+    "1 - purity": "this is 1 - purity, the share of points OUTSIDE their cluster's majority label: return the share "
+                  "inside it",
+    "ids == labels": "did you compare cluster ids with labels directly? Ids are arbitrary names; take the most "
+                     "common label inside each cluster",
+    "mean of shares": "this is the plain average of the per-cluster purities: weight each cluster by its size, i.e. "
+                      "add up the majority counts and divide by the number of points",
+    "roles swapped": "this counts the most common CLUSTER of each label: you swapped the roles; purity takes the "
+                     "most common LABEL inside each cluster",
+    "global majority": "this is the share of the most common label over ALL points: take the most common label "
+                       "inside EACH cluster (the points with that cluster id), then add those counts up",
+    "per cluster count": "it is above 1: you divided by the number of clusters instead of the number of points",
+}
+
+
+def _purity_pattern(cluster_purity) -> str | None:
+    """Run the student's purity on several cases and name the wrong variant that matches all of them."""
+    gen = torch.Generator().manual_seed(3)
+    cases = [(torch.tensor([0, 0, 0, 0, 0, 0, 1, 1]), torch.tensor([0, 0, 0, 0, 0, 1, 1, 2])),
+             (torch.randint(0, 4, (40,), generator=gen), torch.randint(0, 5, (40,), generator=gen)),
+             (torch.tensor([5, 5, 9, 9, 42, 42, 42]), torch.tensor([3, 3, 1, 0, 2, 2, 2]))]
+    got = []
+    for ids, labels in cases:
+        try:
+            out = cluster_purity(ids.clone(), labels.clone())
+        except Exception:  # noqa: BLE001 - the cases below report the student's error where it matters
+            return None
+        if torch.is_tensor(out) and out.numel() == 1:
+            out = float(out)
+        if not isinstance(out, (int, float)):
+            return None
+        got.append(float(out))
+    for name in _PURITY_HINTS:
+        want = [_purity_variants(ids, labels)[name] for ids, labels in cases]
+        right = [_purity_reference(ids, labels) for ids, labels in cases]
+        if all(abs(g - w) < 1e-6 for g, w in zip(got, want, strict=True)) and \
+                any(abs(w - r) > 1e-6 for w, r in zip(want, right, strict=True)):
+            return _PURITY_HINTS[name]
+    return None
+
+
 @exercise_check
 def check_cluster_purity(cluster_purity):
     """``cluster_purity(cluster_ids, labels)``: int64 (N,), int64 (N,) -> float in [0, 1]."""
     t = torch.tensor
+    first = cluster_purity(t([2, 2, 0, 0, 1, 1]), t([0, 0, 1, 1, 2, 2]))
+    if not (isinstance(first, float) and abs(first - 1.0) < 1e-6):
+        pattern = _purity_pattern(cluster_purity)
+        expect(pattern is None or torch.is_tensor(first), f"purity {first}: {pattern}")
 
     # 1. Perfect clusters whose ids are a permutation of the labels: purity 1.
     ids, labels = t([2, 2, 0, 0, 1, 1]), t([0, 0, 1, 1, 2, 2])
@@ -133,6 +194,8 @@ def check_pca_fit(pca_fit):
            "your function changed x in place (x -= mean?): write xc = x - mean instead")
     expect(torch.is_tensor(mean) and torch.is_tensor(comps), "mean and components should be torch tensors")
     expect(tuple(mean.shape) != (1, d), f"mean has shape (1, {d}): average with x.mean(0), no keepdim")
+    expect(not (torch.is_tensor(mean) and mean.dim() == 0),
+           "mean is one number: you averaged over every entry; average over the rows, x.mean(0), one value per column")
     expect(tuple(mean.shape) != (n,), f"mean has shape ({n},), one value per data point: you averaged over the "
                                       "columns (dim=1); average over the rows, x.mean(0) or x.mean(dim=0)")
     expect_shape(mean, (d,), "mean (the average image, one value per column)")

@@ -73,6 +73,8 @@ def check_reparameterize(reparameterize):
     expect((noise - noise[0]).abs().max() > 1e-6,
            "every row got the same noise: draw one eps per element, e.g. torch.randn_like(mu), "
            "not one number (or one row) for the whole batch")
+    expect(bool((noise < 0).any()), "z is never below mu: the noise is never negative (.abs(), a square, or "
+                                   "torch.rand?); eps must be standard normal, torch.randn_like(mu)")
     std = noise.std(0)
     mean = z.detach().mean(0)
     right = torch.tensor([2.0, 1.0, 0.5])
