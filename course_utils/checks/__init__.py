@@ -150,7 +150,8 @@ def yours_or_reference(yours, reference, name: str | None = None):
     if passed:
         print(f"using your `{name}`: it passes its check")
         return yours
-    why = "yours does not pass its check yet" if passed is False else "yours has not been checked yet (run its check cell)"
+    why = ("yours does not pass its check yet" if passed is False
+           else "yours has not been checked yet (run its check cell)")
     print(f"using the reference `{name}`: {why}")
     return reference
 
