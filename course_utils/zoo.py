@@ -27,7 +27,7 @@ import torch
 from .checkpoint import cached_model_path, load_checkpoint, load_or_train
 from .config import RunConfig
 from .data import Digits, binarize_fixed, load_mnist, make_loader
-from .models import autoencoder, gan, pixelcnn, pixelrnn, vae
+from .models import autoencoder, diffusion, gan, pixelcnn, pixelrnn, vae
 from .models.autoregressive import evaluate_nll, train_autoregressive
 from .train import History, fit, run_steps
 
@@ -175,8 +175,6 @@ def diffusion_model(cfg: RunConfig, objective: str = "eps", model: diffusion.UNe
     ``labels=None`` (or scale 0) samples unconditionally and ``labels=..., scale=s`` with classifier-free
     guidance. Same U-Net size and number of optimizer steps for both objectives (``diffusion.CONFIGS``).
     """
-    from .models import diffusion
-
     if objective not in diffusion.OBJECTIVES:
         raise ValueError(f"objective must be one of {diffusion.OBJECTIVES}, got {objective!r}")
     config = cfg.pick(**diffusion.CONFIGS)

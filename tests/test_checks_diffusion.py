@@ -5,8 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checks import NOT_IMPLEMENTED_HINT
-from course_utils.checks.diffusion import (check_cfg_combine, check_ddim_step, check_ddpm_step, check_diffusion_loss,
-                                           check_q_sample)
+from course_utils.checks.diffusion import (
+    check_cfg_combine,
+    check_ddim_step,
+    check_ddpm_step,
+    check_diffusion_loss,
+    check_q_sample,
+)
 from course_utils.models import diffusion
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -186,6 +186,7 @@ def test_zoo_trains_once_then_loads(tmp_path, monkeypatch):
         assert history is not None and len(history.steps) == diffusion.CONFIGS["smoke"]["steps"]
         assert cached_model_path(f"diffusion_{objective}", "smoke").is_file()
         again, _ = zoo.diffusion_model(SMOKE, objective)
-        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(),
+                                                          strict=True))
     with pytest.raises(ValueError, match="objective"):
         zoo.diffusion_model(SMOKE, "score")

@@ -25,7 +25,8 @@ from .pixel_models import name_mistake
 
 ALPHA_HINT = ("you used alpha_t (schedule.alphas, one step's share) where alpha_bar_t (schedule.alpha_bars, the "
               "product over all steps up to t) is meant")
-SQRT_HINT = "a square root is missing: the coefficients are standard deviations, sqrt(alpha_bar) and sqrt(1 - alpha_bar)"
+SQRT_HINT = ("a square root is missing: the coefficients are standard deviations, sqrt(alpha_bar) and "
+             "sqrt(1 - alpha_bar)")
 OFF_BY_ONE_HINT = ("the time index is off by one: steps run t = 0, ..., T-1 and schedule.alpha_bars[t] already "
                    "belongs to step t (no t - 1 or t + 1)")
 BROADCAST_HINT = ("shapes do not broadcast: alpha_bar_t has one value per sample, shape (N,); reshape it to "
@@ -216,7 +217,8 @@ def check_diffusion_loss(diffusion_loss):
         expect(not torch.allclose(x_t.double(), x0.double()), "the network saw the clean x0: give it the noisy "
                                                               "x_t from q_sample")
         for signal, sqrt, hint in ((s.alphas.double(), True, ALPHA_HINT), (ab, False, SQRT_HINT),
-                                   (torch.cat([ab[1:], ab[-1:]]), True, OFF_BY_ONE_HINT + " (x_t was made with the step after t)"),
+                                   (torch.cat([ab[1:], ab[-1:]]), True,
+                                    OFF_BY_ONE_HINT + " (x_t was made with the step after t)"),
                                    (ab.roll(1), True, OFF_BY_ONE_HINT + " (x_t was made with the step before t)")):
             expect(not _standard_noise(x_t, x0, signal, t, sqrt)[1], f"x_t is not a draw from q(x_t | x0): {hint}")
         expect(False, "x_t is not a draw from q(x_t | x0) = N(sqrt(alpha_bar_t) x0, (1 - alpha_bar_t) I) for "

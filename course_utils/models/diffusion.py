@@ -43,12 +43,14 @@ NUM_CLASSES = 10
 # one class-conditional U-Net per objective, trained with label dropout so that it also serves
 # unconditional sampling (guidance scale 0). Budgets are optimizer steps on a fixed number of digits.
 CONFIGS = {
-    "smoke": {"model": {"channels": (8, 16, 16), "emb_dim": 32}, "T": 1000, "schedule": "cosine", "train_images": 256,
-              "steps": 30, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema_decay": None},
-    "lecture": {"model": {"channels": (16, 32, 64), "emb_dim": 128}, "T": 1000, "schedule": "cosine", "train_images": 4000,
-                "steps": 700, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema_decay": 0.995},
-    "full": {"model": {"channels": (64, 128, 256), "emb_dim": 256}, "T": 1000, "schedule": "cosine", "train_images": None,
-             "steps": 40000, "batch_size": 128, "lr": 5e-4, "p_uncond": 0.1, "ema_decay": 0.9995},
+    "smoke": {"model": {"channels": (8, 16, 16), "emb_dim": 32}, "T": 1000, "schedule": "cosine",
+              "train_images": 256, "steps": 30, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema_decay": None},
+    "lecture": {"model": {"channels": (16, 32, 64), "emb_dim": 128}, "T": 1000, "schedule": "cosine",
+                "train_images": 4000, "steps": 700, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1,
+                "ema_decay": 0.995},
+    "full": {"model": {"channels": (64, 128, 256), "emb_dim": 256}, "T": 1000, "schedule": "cosine",
+             "train_images": None, "steps": 40000, "batch_size": 128, "lr": 5e-4, "p_uncond": 0.1,
+             "ema_decay": 0.9995},
 }
 
 
@@ -432,7 +434,9 @@ def _time_steps(T: int, steps: int) -> list[int]:
     """``steps`` decreasing steps from T-1 down to 0, evenly spaced (the DDIM paper's 'linear' spacing)."""
     if not isinstance(steps, int) or not 1 <= steps <= T:
         raise ValueError(f"steps must be an int in [1, {T}], got {steps!r}")
-    return sorted({round(i * (T - 1) / max(steps - 1, 1)) for i in range(steps)}, reverse=True) if steps > 1 else [T - 1]
+    if steps == 1:
+        return [T - 1]
+    return sorted({round(i * (T - 1) / (steps - 1)) for i in range(steps)}, reverse=True)
 
 
 def _clipped_eps(x: torch.Tensor, eps: torch.Tensor, a_bar: float) -> torch.Tensor:
