@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ def _source(cell) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+@functools.lru_cache(maxsize=8192)  # a class hands in the same cells many times over
 def python_source(source: str) -> str:
     """A cell's source as plain Python: IPython magics (``%matplotlib``, ``!pip``) become calls."""
     from IPython.core.inputtransformer2 import TransformerManager
@@ -90,11 +92,16 @@ def python_source(source: str) -> str:
     return TransformerManager().transform_cell(source)
 
 
-def _parse(source: str) -> ast.Module | None:
+@functools.lru_cache(maxsize=8192)
+def _parse_cached(source: str) -> ast.Module | None:
     try:
         return ast.parse(python_source(source))
     except (SyntaxError, ValueError):
         return None
+
+
+def _parse(source: str) -> ast.Module | None:
+    return _parse_cached(source)  # callers only read the tree
 
 
 def check_calls(source: str) -> list[str]:
