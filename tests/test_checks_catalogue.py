@@ -313,6 +313,19 @@ def sharp(images, *, upside=False, horizontal_only=False, no_abs=False, squared_
     return torch.where(bottom != 0, top / bottom.clamp_min(1e-12) * (bottom != 0), torch.zeros_like(bottom))
 
 
+def _step_zero_after(generator, discriminator, g_opt, d_opt, real, z):
+    fake = generator(z)
+    dl = d_loss(discriminator(real), discriminator(fake.detach()))
+    dl.backward()
+    d_opt.zero_grad()
+    d_opt.step()
+    g_opt.zero_grad()
+    gl = g_loss(discriminator(fake))
+    gl.backward()
+    g_opt.step()
+    return {"d_loss": dl.item(), "g_loss": gl.item()}
+
+
 def _gmm_in_place(weights, means, covs, n, generator=None):
     covs += 1e-6 * torch.eye(covs.shape[-1])  # "jitter" for the Cholesky factor, written into the input
     return gmm(weights, means, covs, n, generator)
@@ -586,6 +599,9 @@ CATALOGUE = [
     ("step-saturating", check_gan_step, (_kw(step, saturating=True),), "saturating"),
     ("step-swapped", check_gan_step, (_kw(step, swap=True),), "swapped"),
     ("step-stale-logits", check_gan_step, (_kw(step, stale=True),), "NEW forward pass"),
+    ("step-fresh-z", check_gan_step, (lambda g, d, go, do, r, z: step(g, d, go, do, r, torch.randn_like(z)),),
+     "z given"),
+    ("step-zero-grad-after-backward", check_gan_step, (_step_zero_after,), "zero_grad after backward"),
     ("step-loss-after-update", check_gan_step, (_kw(step, after=True),), "before its update"),
     ("lerp-backwards", check_interpolate, (lambda a, b, s: lerp(b, a, s),), "backwards"),
     ("lerp-transposed", check_interpolate, (lambda a, b, s: lerp(a, b, s).T,), "(d, steps)"),

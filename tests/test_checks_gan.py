@@ -190,7 +190,7 @@ def test_gan_step_with_no_grad_fakes_for_the_discriminator_passes():
     ({"stale_d": True}, "NEW forward pass"),
     ({"d_step": False}, "d_opt.step() was never called"),
     ({"g_step": False}, "g_opt.step() was never called"),
-    ({"fresh_z": True}, "using the z given"),
+    ({"fresh_z": True}, "the z given"),
     ({"report_after": True}, "before its update"),
 ])
 def test_gan_step_mistakes_are_named(kwargs, words):

@@ -293,6 +293,8 @@ def check_gan_step(gan_step):
     real_before, z_before = real.clone(), z.clone()
     flows = [0]
     g.weight.register_hook(lambda grad: flows.__setitem__(0, flows[0] + 1))  # once per backward through G
+    g_inputs: list[torch.Tensor] = []
+    g.register_forward_pre_hook(lambda module, args: g_inputs.append(args[0].detach().clone()))
     out = _call(gan_step, g, d, g_opt, d_opt, real, z)
     expect(torch.equal(real, real_before) and torch.equal(z, z_before), "your step changed `real` or `z` in place")
 
@@ -322,8 +324,12 @@ def check_gan_step(gan_step):
     # The discriminator after its update.
     d1, g1 = _params(d), _params(g)
     if not _same(d1, d_ref):
-        expect(not _same(d1, d0), "the discriminator's parameters did not change: call d_loss.backward() "
-                                  "before d_opt.step()")
+        expect(any(torch.equal(inp, z_before) for inp in g_inputs),
+               "the generator never ran on the z given: make the fakes from it, fake = generator(z), not from "
+               "fresh noise (the caller chooses z, e.g. to compare steps)")
+        expect(not _same(d1, d0), "the discriminator's parameters did not change: its gradients were empty when "
+                                  "d_opt.step() ran. The order is d_opt.zero_grad(), d_loss.backward(), "
+                                  "d_opt.step() (zero_grad after backward throws the gradients away)")
         expect(not _same(d1, _reference_after(zero_d=False)[1]),
                "the discriminator's gradients from an earlier step were still there: call d_opt.zero_grad() "
                "before d_loss.backward()")
