@@ -3,8 +3,9 @@
 Pages: a front page, the notebook map, every notebook with the outputs of a real run, the metrics and claims
 table of that run (``metrics.md``), and the lecture notes (``docs/lecture-notes.md``, when present).
 
-Which run: the lecture (or full) run in ``build/`` when there is one (``python -m course_utils run`` writes
-``build/<name>.ipynb`` and ``build/metrics.md``); else a smoke run of every solution notebook into its own
+Which run: the lecture (or full) run in ``build/`` when there is a complete one (``python -m course_utils run``
+writes ``build/<name>.ipynb`` and ``build/metrics-<profile>.md``; every solution notebook there must have finished
+with that profile, as papermill recorded in it); else a smoke run of every solution notebook into its own
 folder, ``build/site-smoke/`` (reused while no solution notebook is newer), so ``build/`` is left alone.
 ``--notebooks DIR`` takes the executed notebooks (and ``metrics.md``) from DIR instead.
 
@@ -40,32 +41,23 @@ def solution_names(root: Path = ROOT) -> list[str]:
     return sorted(p.stem for p in (root / "solutions").glob("*.ipynb"))
 
 
-def run_profile(folder: Path) -> str | None:
-    """The profile of the run in ``folder`` (its ``metrics.json``) when every notebook it lists is there."""
-    try:
-        summary = json.loads((folder / "metrics.json").read_text())
-        names = list(summary["notebooks"])
-        profile = summary["profile"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return profile if names and all((folder / f"{name}.ipynb").is_file() for name in names) else None
-
-
 def smoke_run(folder: Path, root: Path = ROOT) -> Path:
-    """Execute every solution notebook in smoke into ``folder`` (kept while no solution is newer)."""
+    """Execute the solution notebooks in smoke into ``folder``: those without a finished smoke copy there or
+    edited since it was made (the rest are kept, and so are their rows in the folder's metrics table)."""
     sources = sorted((root / "solutions").glob("*.ipynb"))
-    done = folder / "metrics.json"
-    if run_profile(folder) == "smoke" and all((folder / s.name).is_file() for s in sources) and \
-            done.stat().st_mtime > max(s.stat().st_mtime for s in sources):
-        print(f"site: reusing the smoke run in {folder}")
+    stale = [s for s in sources if executed_profile(folder / s.name) != "smoke"
+             or (folder / s.name).stat().st_mtime < s.stat().st_mtime]
+    if not stale and (folder / "metrics.md").is_file():
+        print(f"site: no lecture run in {root / 'build'}; reusing the smoke run in {folder}")
         return folder
     sys.path.insert(0, str(root))
     from course_utils.runner import run_notebook, write_summary
 
-    print(f"site: no lecture run in {root / 'build'}; executing {len(sources)} notebooks in smoke into {folder}")
+    print(f"site: no lecture run in {root / 'build'}; executing {len(stale)} of {len(sources)} notebooks in smoke "
+          f"into {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     runs, start = [], time.perf_counter()
-    for source in sources:
+    for source in stale:
         run = run_notebook(source, "smoke", folder)
         print(f"  {run.name:32s} {run.status:7s} {run.seconds:6.1f} s {run.error}")
         runs.append(run)
@@ -73,13 +65,32 @@ def smoke_run(folder: Path, root: Path = ROOT) -> Path:
     return folder
 
 
-def pick_run(root: Path = ROOT) -> Path:
+def executed_profile(notebook: Path) -> str | None:
+    """The profile ``notebook`` was executed with (papermill's record) when that run finished, else None."""
+    try:
+        record = json.loads(notebook.read_text())["metadata"].get("papermill", {})
+        return record["parameters"]["profile"] if record.get("end_time") else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def lecture_run(build: Path, root: Path = ROOT) -> str | None:
+    """'lecture' or 'full' when ``build`` holds every solution notebook, each finished with that profile."""
+    names = solution_names(root)
+    profiles = {executed_profile(build / f"{name}.ipynb") for name in names}
+    profile = profiles.pop() if len(profiles) == 1 else None
+    return profile if names and profile in ("lecture", "full") else None
+
+
+def pick_run(root: Path = ROOT) -> tuple[Path, str]:
+    """The folder of executed notebooks to publish and the name of its summary (``metrics-lecture``, ...)."""
     build = root / "build"
-    profile = run_profile(build)
-    if profile in ("lecture", "full"):
+    profile = lecture_run(build, root)
+    if profile:
         print(f"site: using the {profile} run in {build}")
-        return build
-    return smoke_run(build / SMOKE_DIR, root)
+        name = f"metrics-{profile}"
+        return build, name if (build / f"{name}.md").is_file() else "metrics"
+    return smoke_run(build / SMOKE_DIR, root), "metrics"
 
 
 # --- staging the pages -------------------------------------------------------------------------------
@@ -148,12 +159,14 @@ def _relink(text: str, here: Path, staged: set[str]) -> str:
     return re.sub(r"(?<!!)\[([^\]\n]+)\]\(([^)\s]+)\)", fix, text)
 
 
-def stage(run: Path, src: Path, root: Path = ROOT) -> list[str]:
-    """Write the site's sources into ``src`` from the executed notebooks in ``run``; returns the page names."""
+def stage(run: Path, src: Path, root: Path = ROOT, summary: str = "metrics") -> list[str]:
+    """Write the site's sources into ``src`` from the executed notebooks in ``run`` and its summary (``summary``.json
+    and .md, the metrics and claims); returns the page names."""
     if src.exists():
         shutil.rmtree(src)
     (src / "notebooks").mkdir(parents=True)
-    names = sorted(p.stem for p in run.glob("*.ipynb"))
+    names = [n for n in solution_names(root) if (run / f"{n}.ipynb").is_file()] if run == root / "build" else \
+        sorted(p.stem for p in run.glob("*.ipynb"))
     staged = {f"notebooks/{n}.ipynb" for n in names} | {"map.md", "metrics.md", "index.md"}
     notes = root / NOTES
     if notes.is_file():
@@ -175,13 +188,13 @@ def stage(run: Path, src: Path, root: Path = ROOT) -> list[str]:
                 (src / "docs" / image).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(notes.parent / image, src / "docs" / image)
 
-    summary = {}
+    table = {}
     try:
-        summary = json.loads((run / "metrics.json").read_text())
+        table = json.loads((run / f"{summary}.json").read_text())
     except (OSError, ValueError):
         pass
-    profile = summary.get("profile", "unknown")
-    seconds = {name: nb.get("seconds") for name, nb in summary.get("notebooks", {}).items()}
+    profile = table.get("profile", "unknown")
+    seconds = {name: nb.get("seconds") for name, nb in table.get("notebooks", {}).items()}
     rows = ["# Notebook map", "",
             f"Each page shows a notebook as the `{profile}` profile ran it"
             + (" (smoke numbers prove that every cell runs; they are not meaningful)." if profile == "smoke" else "."),
@@ -193,7 +206,7 @@ def stage(run: Path, src: Path, root: Path = ROOT) -> list[str]:
         rows.append(f"| {number} | [{titles[name]}](notebooks/{name}.ipynb) | {took} |")
     (src / "map.md").write_text("\n".join(rows) + "\n")
 
-    metrics = run / "metrics.md"
+    metrics = run / f"{summary}.md"
     text = metrics.read_text() if metrics.is_file() else "# Metrics and claims\n\nThis run wrote no metrics.md.\n"
     text = re.sub(r"^# .*", lambda m: "# Metrics and claims\n\n" + m.group(0).replace("# ", "**", 1) + "**",
                   text, count=1, flags=re.M)
@@ -214,10 +227,10 @@ def stage(run: Path, src: Path, root: Path = ROOT) -> list[str]:
     return ["index", *pages, *notebooks]
 
 
-def build(run: Path, out: Path, root: Path = ROOT) -> Path:
-    """Stage the pages from ``run`` and build the HTML into ``out``; returns ``out``."""
+def build(run: Path, out: Path, root: Path = ROOT, summary: str = "metrics") -> Path:
+    """Stage the pages from ``run`` (its ``summary``.json/.md) and build the HTML into ``out``; returns ``out``."""
     src = out.parent / "src"
-    pages = stage(run, src, root)
+    pages = stage(run, src, root, summary)
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "1", "-c", str(BOOK), "-E",
            "-d", str(out.parent / "doctrees"), str(src), str(out)]
@@ -242,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"site: {err.name} is missing: install the site tools with  .venv/bin/python -m pip install "
               f"-c constraints.txt -e '.[site]'", file=sys.stderr)
         return 2
-    run = args.notebooks.resolve() if args.notebooks else pick_run()
-    build(run, args.out.resolve())
+    run, summary = (args.notebooks.resolve(), "metrics") if args.notebooks else pick_run()
+    build(run, args.out.resolve(), ROOT, summary)
     return 0
 
 

@@ -35,6 +35,7 @@ EXPLORER_NOTEBOOK = [
     "display(explorer)",
 ]
 PAGE_JS = """
+if (document.readyState !== 'complete' || !document.body) return null;
 const links = [...document.querySelectorAll('a[href], link[href]')].map(a => a.href);
 const scripts = [...document.querySelectorAll('script[src]')].map(s => s.src);
 const images = [...document.images].map(i => [i.src, i.complete && i.naturalWidth > 0, i.loading]);
@@ -76,7 +77,13 @@ def _executed_notebooks(folder: Path) -> None:
 def _check_page(driver, page: Path, html_root: Path) -> tuple[list[str], int]:
     """Problems on one page (broken images, links to missing files or anchors); and its external link count."""
     driver.get(page.as_uri())
-    found = driver.execute_script(PAGE_JS)
+    found, end = None, time.monotonic() + 30
+    while found is None and time.monotonic() < end:       # get() returns at the load event; be sure of the body
+        found = driver.execute_script(PAGE_JS)
+        if found is None:
+            time.sleep(0.2)
+    if found is None:
+        return [f"the page did not finish loading in 30 s: {page}"], 0
     problems, external = [], 0
     for src, loaded, loading in found["images"]:
         path = Path(unquote(urlparse(src).path))
