@@ -1,7 +1,7 @@
 """Every check of notebooks 00-07 survives a broken answer with a message, never a traceback of its own.
 
 The exercises' solutions come from ``solutions/``; each is broken in the ways a student's code breaks (it
-returns None, raises, returns float64, returns an extra dimension, returns a string), one exercise function
+returns None, raises, returns float64, returns an extra dimension, returns a string or a numpy array), one exercise function
 at a time, and the check must answer with a CheckResult that names what happened: "returned None", "your code
 raised ...", a pass or a named message for float64, a message for the wrong shape; never "the check could
 not use ..." (the check's own crash) where the answer is one of these.
@@ -24,6 +24,7 @@ OWN_MODULES = {f"course_utils.checks.{name}" for name in
                ("tour", "unsupervised", "autoencoders", "pixel_models", "vae", "gan", "comparison")}
 CHECK_CRASH = "the check could not use"
 SLOW = {"check_iw_log_likelihood"}
+NO_TENSORS = {"check_cluster_purity", "check_gan_step"}  # they return Python numbers: nothing to make numpy
 
 
 def _exercises() -> list:
@@ -52,6 +53,8 @@ def _transform(value, how: str):
     if torch.is_tensor(value):
         if how == "float64":
             return value.double() if value.is_floating_point() else value
+        if how == "numpy":
+            return value.detach().numpy()
         return value.unsqueeze(0)
     if isinstance(value, tuple):
         return tuple(_transform(v, how) for v in value)
@@ -97,8 +100,8 @@ def _run(check_name: str, args: list[str], namespace: dict, position: int, how: 
 CASES = [pytest.param(name, check, args, namespace, position, how, id=f"{name}-arg{position}-{how}")
          for name, check, args, namespace in EXERCISES
          for position in range(len(args))
-         for how in ("none", "raise", "float64", "shape", "string")
-         if check not in SLOW or how in ("none", "raise")]
+         for how in ("none", "raise", "float64", "shape", "string", "numpy")
+         if (check not in SLOW or how in ("none", "raise")) and not (check in NO_TENSORS and how == "numpy")]
 
 
 @pytest.fixture(autouse=True)
@@ -118,10 +121,10 @@ def test_broken_answers_get_a_message(name, check, args, namespace, position, ho
     result = _run(check, args, namespace, position, how)
     assert isinstance(result, CheckResult)
     assert result.message, "an empty message"
-    assert CHECK_CRASH not in result.message or how == "string", result.message
+    assert CHECK_CRASH not in result.message or how in ("string", "numpy"), result.message
     if how == "none":
         assert not result.passed and "returned None" in result.message, result.message
     elif how == "raise":
         assert not result.passed and "your code raised ValueError" in result.message, result.message
-    elif how in ("shape", "string"):
+    elif how in ("shape", "string", "numpy"):
         assert not result.passed, f"{how}: the check passed a broken answer"
