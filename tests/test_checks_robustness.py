@@ -1,7 +1,7 @@
 """Every check of notebooks 00-07 survives a broken answer with a message, never a traceback of its own.
 
 The exercises' solutions come from ``solutions/``; each is broken in the ways a student's code breaks (it
-returns None, raises, returns float64, returns an extra dimension, returns a string or a numpy array), one exercise function
+returns None, raises, returns float64, an extra dimension, a string or a numpy array), one exercise function
 at a time, and the check must answer with a CheckResult that names what happened: "returned None", "your code
 raised ...", a pass or a named message for float64, a message for the wrong shape; never "the check could
 not use ..." (the check's own crash) where the answer is one of these.
