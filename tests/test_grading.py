@@ -343,6 +343,16 @@ def test_a_check_cell_marked_by_hand_is_graded():
         ("to_unit_range", 1, 4), ("to_unit_range_2", 2, 4), ("cluster_purity", 1, 8)]
 
 
+def test_a_question_checked_with_its_name_gets_that_grade_id():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from course_utils.checks import check_answer", id="a"),
+                nbformat.v4.new_code_cell("### BEGIN SOLUTION\nanswer = 'B'\n### END SOLUTION", id="b"),
+                nbformat.v4.new_code_cell('check_answer("vae blur?", answer)', id="c")]
+    assert metadata.annotate(nb)
+    assert nb.cells[2].metadata["nbgrader"]["grade_id"] == "vae_blur"
+    assert metadata.graded_cells(nb)[0].needs == ("answer",)
+
+
 def test_release_keeps_the_metadata():
     nb = mini_notebook()
     student = student_notebook(nb)

@@ -14,7 +14,8 @@ the nearest answer cell before it. Every check cell can carry points.
     check cell:  {"nbgrader": {"grade": true, "grade_id": "to_unit_range", "locked": true, "points": 1,
                                "schema_version": 3, "solution": false}}
 
-``grade_id`` comes from the check's name (``check_to_unit_range`` -> ``to_unit_range``); points come from
+``grade_id`` comes from the check's name (``check_to_unit_range`` -> ``to_unit_range``), or from a string
+that the check is called with first (``check_answer("q3", answer)`` -> ``q3``, for questions); points come from
 the cell's existing metadata when it has some (an instructor's choice is kept), else :data:`POINTS`, else 1.
 Annotating twice changes nothing. From the command line::
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import functools
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,10 +173,24 @@ def _pairs(cells) -> list[tuple[int, int]]:
     return sorted(pairs, key=lambda pair: pair[1])
 
 
+def _base_id(source: str) -> str:
+    """The check's name without ``check_``; for a check called with a string first (``check_answer("q3", a)``,
+    a question), that string. Only letters, digits, ``_`` and ``-`` (what nbgrader accepts)."""
+    name = check_calls(source)[0]
+    base = name.removeprefix("check_")
+    for node in ast.walk(_parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.strip():
+                base = first.value
+            break
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", base).strip("_") or "exercise"
+
+
 def _grade_ids(cells, pairs) -> list[str]:
     ids: list[str] = []
     for _, check in pairs:
-        base = check_calls(_source(cells[check]))[0].removeprefix("check_")
+        base = _base_id(_source(cells[check]))
         grade_id, n = base, 2
         while grade_id in ids:
             grade_id, n = f"{base}_{n}", n + 1
