@@ -326,6 +326,19 @@ def _step_zero_after(generator, discriminator, g_opt, d_opt, real, z):
     return {"d_loss": dl.item(), "g_loss": gl.item()}
 
 
+def _iw_unsummed_prior(model, x, k):
+    mu, logvar = model.encode(x)
+    b, d = mu.shape
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(k, b, d)
+    logits = model.decode(z.reshape(k * b, d)).reshape(k, b, -1)
+    log_px_z = -F.binary_cross_entropy_with_logits(logits, x.reshape(1, b, -1).expand_as(logits),
+                                                   reduction="none").sum(-1)
+    const = 0.5 * math.log(2 * math.pi)
+    log_pz = -0.5 * z ** 2 - const                                                    # (k, B, D): not summed
+    log_q = (-0.5 * ((z - mu) ** 2 / logvar.exp()) - 0.5 * logvar - const).sum(-1)
+    return torch.logsumexp(log_px_z + log_pz - log_q, 0) - math.log(k)
+
+
 def _gmm_in_place(weights, means, covs, n, generator=None):
     covs += 1e-6 * torch.eye(covs.shape[-1])  # "jitter" for the Cholesky factor, written into the input
     return gmm(weights, means, covs, n, generator)
@@ -529,6 +542,10 @@ CATALOGUE = [
     ("kl-no-exp", check_gaussian_kl, (lambda m, v: 0.5 * (m ** 2 - 1 - v).sum(-1),), "exp(logvar) term"),
     ("kl-minus-one-outside", check_gaussian_kl, (lambda m, v: 0.5 * ((m ** 2 + v.exp() - v).sum(-1) - 1),),
      "inside the sum"),
+    ("kl-normal-logvar-scale", check_gaussian_kl,
+     (lambda m, v: torch.distributions.kl_divergence(torch.distributions.Normal(m, v),
+                                                      torch.distributions.Normal(0.0, 1.0)).sum(-1),),
+     "exp(logvar / 2)"),
     ("kl-reverse", check_gaussian_kl, (lambda m, v: 0.5 * ((1 + m ** 2) / v.exp() - 1 + v).sum(-1),),
      "other direction"),
     ("kl-batch-sum", check_gaussian_kl, (lambda m, v: kl(m, v).sum(),), "one KL per row"),
@@ -554,6 +571,7 @@ CATALOGUE = [
     ("elbo-swapped-bce", check_negative_elbo, (elbo_with(recon_fn=lambda lg, x: nll(x, lg)),), "swapped"),
     ("elbo-positive-elbo", check_negative_elbo, (lambda x, lg, m, v: -elbo_with()(x, lg, m, v),), "NEGATIVE ELBO"),
     ("elbo-item", check_negative_elbo, (lambda x, lg, m, v: elbo_with()(x, lg, m, v).item(),), ".item()"),
+    ("iw-unsummed-log-prior", check_iw_log_likelihood, (_iw_unsummed_prior,), "shapes do not fit"),
     ("iw-elbo", check_iw_log_likelihood, (_kw(iw, variant="elbo"),), "averaged the log-weights"),
     ("iw-no-log-k", check_iw_log_likelihood, (_kw(iw, variant="no_log_k"),), "subtract log k"),
     ("iw-no-latent-terms", check_iw_log_likelihood, (_kw(iw, variant="no_latent"),), "log p(z) - log q(z|x)"),
@@ -585,6 +603,9 @@ CATALOGUE = [
      (lambda r, f: -torch.log(torch.sigmoid(r) + 1e-8).mean() - torch.log(1 - torch.sigmoid(f) + 1e-8).mean(),),
      "cut off"),
     ("g-eps-in-log", check_generator_loss, (lambda f: -torch.log(torch.sigmoid(f) + 1e-8).mean(),), "cut off"),
+    ("d-fakes-label-one", check_discriminator_loss,
+     (lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+      + F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),), "label 1 too"),
     ("g-saturating", check_generator_loss, (lambda f: F.logsigmoid(-f).mean(),), "SATURATING"),
     ("g-fake-label", check_generator_loss, (lambda f: -F.logsigmoid(-f).mean(),), "label 1"),
     ("g-sign", check_generator_loss, (lambda f: F.logsigmoid(f).mean(),), "wrong sign"),
@@ -659,5 +680,5 @@ def summary() -> tuple[int, int, int]:
 
 if __name__ == "__main__":
     total, caught, named = summary()
-    print(f"\n{total} mistakes: {caught / total:.0%} caught, {named / total:.0%} named")
+    print(f"\n{total} mistakes: {caught} caught ({caught / total:.1%}), {named} named ({named / total:.1%})")
     sys.exit(0 if caught == total else 1)

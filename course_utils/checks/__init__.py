@@ -199,6 +199,8 @@ _KNOWN_ERRORS: list[tuple[tuple[str, ...], str]] = [
     (("result type Float can't be cast", "can't be cast to the desired output type"),
      "an in-place operation on an integer tensor cannot hold the float result: convert first (x.float()), "
      "then compute, without in-place operations on the input"),
+    (("GreaterThan(lower_bound=0.0)", "scale must be positive", "std must be positive"),
+     "a standard deviation must be positive: with logvar = log(variance) it is exp(logvar / 2), not logvar"),
     (("Dimension out of range",),
      "a dim= argument names a dimension the tensor does not have: check the tensor's number of dimensions"),
 ]

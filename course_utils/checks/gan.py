@@ -94,6 +94,11 @@ def check_discriminator_loss(discriminator_loss):
                 - F.logsigmoid(-fake.double()).mean()
             expect(not _close(out, smoothed), f"the real samples get label {smooth} (label smoothing): the loss asked "
                                               "for uses labels 1 for real and 0 for fake exactly")
+        expect(not _close(out, -F.logsigmoid(real.double()).mean() - F.logsigmoid(fake.double()).mean()),
+               "the fakes got label 1 too: the discriminator's target is 1 for real samples and 0 for fakes, "
+               "-mean log D(x) - mean log(1 - D(G(z)))")
+        expect(not _close(out, -F.logsigmoid(-real.double()).mean() - F.logsigmoid(-fake.double()).mean()),
+               "the real samples got label 0 too: the discriminator's target is 1 for real samples and 0 for fakes")
         expect(not _close(out, -F.logsigmoid(real.double()).mean()),
                "the fake term is missing: add -mean log(1 - D(G(z))) = -mean logsigmoid(-fake_logits)")
         expect(not _close(out, -F.logsigmoid(-fake.double()).mean()),

@@ -655,6 +655,10 @@ def check_iw_log_likelihood(iw_log_likelihood):
                            "(the logsumexp runs over the k samples only)")
     expect(tuple(out.shape) != (k,), f"the result has shape ({k},), one value per sample: take the logsumexp over "
                                      "the k samples (their dimension), keeping one estimate per image, shape (B,)")
+    expect(tuple(out.shape) != (3, 3),
+           "the result has shape (B, B) = (3, 3): two terms of the log-weights broadcast against each other, e.g. "
+           "log p(z) or log q(z|x) of shape (k, B, D) added to log p(x|z) of shape (k, B); sum each log-density over "
+           "its last dimension (.sum(-1)) so that every term is (k, B)")
     expect_shape(out, (3,), f"iw_log_likelihood(model, x, k={k}) for B = 3 images")
     expect(torch.equal(x, model.images), "your function changed x in place")
     out = out.detach().double()
