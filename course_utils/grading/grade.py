@@ -230,13 +230,13 @@ def grade(submissions: str | Path, out: str | Path, solutions: str | Path | None
          f"notebook{'s' if len(notebooks) != 1 else ''}: {total} exercises to run in {workers} sandboxed "
          f"worker{'s' if workers != 1 else ''} ({timeout:g} s and {memory / 1024**3:.3g} GB each)")
     if jobs:
-        _run_jobs(jobs, workers, {n: course[n] for n in notebooks}, timeout, memory, progress)
+        _run_jobs(jobs, workers, {n: course[n] for n in notebooks}, timeout, memory, progress, echo)
     _write(out, ordered, students, echo)
     echo(f"graded in {time.monotonic() - started:.0f} s")
     return ordered
 
 
-def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress: bool) -> None:
+def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress: bool, echo) -> None:
     from tqdm.auto import tqdm
 
     preload = "\n".join(dict.fromkeys(line for items in course.values() for item in items
@@ -278,6 +278,7 @@ def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress:
         with ThreadPoolExecutor(workers) as executor:
             for worker in executor.map(lambda _: start(), range(workers)):
                 pool.put(worker)
+            echo(f"sandbox: {'; '.join(worker.protections)}")
             list(executor.map(run, jobs))
     finally:
         bar.close()

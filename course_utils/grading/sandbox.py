@@ -153,6 +153,7 @@ class Worker:
 # ----------------------------------------------------------------------------------------------------------
 # The worker's side (runs in the worker process started by Worker)
 
+LINUX = sys.platform.startswith("linux")  # Landlock, network namespaces, prctl: Linux only
 _LANDLOCK_ABI: int | None = None
 _libc = None
 _BASELINE: dict[str, tuple] | None = None  # the worker's fingerprints after warm-up: what every child starts from
@@ -165,9 +166,24 @@ def _lib():
     return _libc
 
 
+def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
+    try:
+        resource.setrlimit(which, (soft, soft if hard is None else hard))
+    except (ValueError, OSError):  # a platform without this limit (or a lower hard limit): go on without
+        pass
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when the one that started it ends (PR_SET_PDEATHSIG)."""
+    if LINUX:
+        _lib().prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 def landlock_abi() -> int:
-    """The kernel's Landlock ABI version (0: not available)."""
+    """The kernel's Landlock ABI version (0: not available, or not Linux)."""
     global _LANDLOCK_ABI
+    if not LINUX:
+        return 0
     if _LANDLOCK_ABI is None:
         try:
             version = _lib().syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # CREATE_RULESET_VERSION
@@ -220,6 +236,8 @@ def _landlock_writes_only_in(folders: list[str]) -> bool:
 
 def _no_network() -> bool:
     """Move into a new, empty network namespace (root only): nothing to connect to. False if not possible."""
+    if not LINUX or os.geteuid() != 0:
+        return False
     try:
         return _lib().unshare(0x40000000) == 0  # CLONE_NEWNET
     except Exception:
@@ -440,7 +458,7 @@ def _child(item: dict, folder: str, result_fd: int, memory: int, timeout: float)
     code = 0
     try:
         os.setsid()
-        _lib().prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the worker
+        _die_with_parent()
         os.chdir(folder)
         log = os.open(os.path.join(folder, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -453,12 +471,12 @@ def _child(item: dict, folder: str, result_fd: int, memory: int, timeout: float)
         tempfile.tempdir = folder
         _no_network()
         _landlock_writes_only_in([folder, "/dev"])
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_SIZE, MAX_FILE_SIZE))
         cpu = int(timeout) + 10
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        limit = _vm_size() + memory
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _set_limit(resource.RLIMIT_CORE, 0)
+        _set_limit(resource.RLIMIT_FSIZE, MAX_FILE_SIZE)
+        _set_limit(resource.RLIMIT_CPU, cpu, cpu + 5)
+        if _vm_size():  # Linux: the worker's size plus what the exercise may allocate
+            _set_limit(resource.RLIMIT_AS, _vm_size() + memory)
         outcome = run_item(item, memory)
     except BaseException as err:  # noqa: BLE001
         outcome = {"verdict": ERROR, "message": f"grader problem: {type(err).__name__}: {err}", "flags": []}
@@ -559,7 +577,7 @@ def serve() -> None:
     os.dup2(2, 1)  # whatever the imports print goes to the log, never into the conversation
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _lib().prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
+    _die_with_parent()
     setup = json.loads(sys.stdin.readline())
     timeout, memory = float(setup["timeout"]), int(setup["memory"])
     root = os.getcwd()
@@ -601,7 +619,7 @@ def serve() -> None:
     protections = ["own process and folder per exercise", "scrubbed environment", "time and memory limits"]
     if landlock_abi():
         protections.append(f"writes only in its folder (Landlock ABI {landlock_abi()})")
-    if os.geteuid() == 0:
+    if LINUX and os.geteuid() == 0:
         protections.append("no network")
     protocol.write(json.dumps({"ready": True, "protections": protections}) + "\n")
     protocol.flush()
