@@ -215,9 +215,9 @@ def stage(run: Path, src: Path, root: Path = ROOT, summary: str = "metrics") -> 
     pages = ["map", "metrics"] + ([NOTES.with_suffix("").as_posix()] if notes.is_file() else [])
     notebooks = [f"notebooks/{n}" for n in names]
     index = ["# Deep Generative Models, hands-on", "",
-             "A runnable course on deep generative models with PyTorch: autoregressive models (PixelRNN, PixelCNN),",
-             "variational autoencoders and GANs, each built step by step on real digits and measured against the",
-             "lecture's claims. These pages show the notebooks with the outputs of one run "
+             "A runnable course on deep generative models with PyTorch: each notebook builds one family of models",
+             "step by step on real digits, trains it on a laptop CPU and measures what the lecture claims about it.",
+             "These pages show the notebooks with the outputs of one run "
              f"(profile `{profile}`); the [notebook map](map.md) lists them and the [metrics](metrics.md) page",
              "has that run's numbers and the verdict on every claim the notebooks make"
              + (", and the [lecture notes](docs/lecture-notes.md) retell the lecture." if notes.is_file() else "."),
