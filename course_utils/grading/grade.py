@@ -240,7 +240,7 @@ def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress:
     from tqdm.auto import tqdm
 
     preload = "\n".join(dict.fromkeys(line for items in course.values() for item in items
-                                      for line in item.setup.splitlines()))
+                                      for line in item.setup.splitlines() if line.startswith(("import ", "from "))))
     root = tempfile.mkdtemp(prefix="course-grade-")
     os.chmod(root, 0o700)
     pool: queue.Queue = queue.Queue()

@@ -60,8 +60,9 @@ class GradedCell:
 
     ``grade_id`` names the item (the check's name without ``check_``); ``check_names`` are the
     ``check_...`` functions the check cell calls; ``needs`` the other names it reads (what the student
-    must define, e.g. ``("pca_project", "pca_reconstruct")``); ``setup`` the import statements of the
-    code cells before the answer cell (what the exercise may use); ``earlier`` the course's solutions of the
+    must define, e.g. ``("pca_project", "pca_reconstruct")``); ``setup`` the ``parameters`` cell (profile,
+    seed, device) and the import statements of the code cells before the answer cell (what the exercise may
+    use; no data, no training); ``earlier`` the course's solutions of the
     notebook's earlier answer cells (an exercise may use a function from an earlier one: it gets the course's
     version, so each exercise is graded on its own).
     """
@@ -209,8 +210,10 @@ def graded_cells(nb, notebook: str = "notebook") -> list[GradedCell]:
         tree = _parse(check_source)
         used = list(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
                                   and isinstance(n.ctx, ast.Load))) if tree else []
-        setup = [s for cell in cells[:answer] if cell.get("cell_type") == "code"
-                 for s in import_statements(_source(cell))]
+        setup = [_source(cell) for cell in cells[:answer] if cell.get("cell_type") == "code"
+                 and "parameters" in cell.get("metadata", {}).get("tags", []) and _parse(_source(cell))]
+        setup += [s for cell in cells[:answer] if cell.get("cell_type") == "code"
+                  for s in import_statements(_source(cell))]
         needs = tuple(n for n in used if n not in names and n in defined_names(_source(cells[answer])))
         meta = cells[check].get("metadata", {}).get("nbgrader", {})
         points = meta.get("points", POINTS.get(grade_id, DEFAULT_POINTS))
