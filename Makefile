@@ -65,6 +65,9 @@ $(STAMP): pyproject.toml $(PINS)
 	@echo "  pip names each package as it goes (download sizes where it downloads); about 2 minutes from a local mirror."
 	$(if $(TORCH),$(BIN)/python -m pip install --disable-pip-version-check --no-deps --index-url $(TORCH_CPU_INDEX) $(if $(PINS),-c $(PINS)) torch torchvision)
 	$(BIN)/python -m pip install --disable-pip-version-check $(if $(PINS),-c $(PINS),--upgrade --upgrade-strategy eager) -e '.[dev]'
+	@# an editable install skips the package's data files: JupyterLab's default to save widget state (latent explorer)
+	@mkdir -p $(VENV)/share/jupyter/lab/settings/overrides.d && \
+	  cp course_utils/dgm-course-jupyterlab.json $(VENV)/share/jupyter/lab/settings/overrides.d/
 	@printf 'INSTALLED := %s\nINSTALLED_PYTHON := %s\nINSTALLED_PINS := %s\nINSTALLED_TORCH := %s\n' \
 	  '$(OPTIONS)' '$(PYTHON)' '$(PINS)' '$(TORCH)' > $(OPTS_FILE)
 	@touch $(STAMP)
