@@ -4,6 +4,7 @@
 #   make course   set up, then execute every notebook headless into build/
 #   make install  only the set-up: a virtual environment in .venv with the pinned versions
 #   make grade    set up, then grade a class: SUBMISSIONS=folder (one sub-folder per student), RESULTS=folder
+#   make site     set up, then build the course website into build/site/html
 # Install options, remembered in .venv until given again (a change reinstalls):
 #   PYTHON=python3.12  the interpreter for the venv (a different one recreates .venv)
 #   PINS=              empty: the newest allowed versions instead of the pins in constraints.txt
