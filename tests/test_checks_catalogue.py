@@ -403,6 +403,8 @@ CATALOGUE = [
     ("purity-range-max", check_cluster_purity,
      (lambda i, y: sum(int(torch.bincount(y[i == c]).max()) for c in range(int(i.max()))) / len(y),),
      "largest id"),
+    ("purity-over-labels", check_cluster_purity, (lambda i, y: purity(i, y) * len(y) / len(torch.unique(y)),),
+     "distinct labels"),
     ("purity-percent", check_cluster_purity, (lambda i, y: 100 * purity(i, y),), "percentage"),
     ("pca-mean-dim1", check_pca_fit, (lambda x, k: (x.mean(1), pca_fit(x, k)[1]),), "dim=1"),
     ("gmm-one-eps", check_sample_gmm,
@@ -606,6 +608,9 @@ CATALOGUE = [
     ("d-fakes-label-one", check_discriminator_loss,
      (lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
       + F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),), "label 1 too"),
+    ("d-least-squares", check_discriminator_loss,
+     (lambda r, f: ((torch.sigmoid(r) - 1) ** 2).mean() + (torch.sigmoid(f) ** 2).mean(),), "least-squares"),
+    ("g-least-squares", check_generator_loss, (lambda f: ((torch.sigmoid(f) - 1) ** 2).mean(),), "least-squares"),
     ("g-saturating", check_generator_loss, (lambda f: F.logsigmoid(-f).mean(),), "SATURATING"),
     ("g-fake-label", check_generator_loss, (lambda f: -F.logsigmoid(-f).mean(),), "label 1"),
     ("g-sign", check_generator_loss, (lambda f: F.logsigmoid(f).mean(),), "wrong sign"),
@@ -644,6 +649,7 @@ CATALOGUE = [
     ("sharp-flattened-diff", check_sharpness,
      (lambda im: (lambda d: d.pow(2).sum(1) / d.abs().sum(1).clamp_min(1e-12))(im.flatten(1).diff(dim=1)),),
      "flattened"),
+    ("sharp-batch-mean-repeated", check_sharpness, (lambda im: sharp(im).mean().expand(len(im)),), "same value"),
     ("sharp-batch", check_sharpness, (_kw(sharp, batch_sum=True),), "one value per image"),
     ("sharp-nan-blank", check_sharpness, (_kw(sharp, nan_blank=True),), "blank image"),
 ]

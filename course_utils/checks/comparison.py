@@ -32,6 +32,9 @@ def check_sharpness(sharpness):
     expect_shape(out, (3,), "sharpness of 3 images")
     expect(bool(torch.isfinite(out).all()),
            "a blank image (no steps at all) gave nan or inf: return 0 where the sum of |steps| is 0")
+    expect(not torch.allclose(out.detach(), out.detach()[:1].expand(3)),
+           f"every image got the same value ({out[0].item():.4g}): compute the sums per image (over dims 1, 2, 3), "
+           "not over the whole batch")
     expect(abs(out[2].item()) < 1e-6, f"a blank image should score 0 (it has no edges), got {out[2].item():.4g}")
     steps = torch.cat([batch.diff(dim=3).flatten(1), batch.diff(dim=2).flatten(1)], 1)[:2].double()
     got2 = out[:2].detach().double()

@@ -24,6 +24,10 @@ LOGITS_HINT = ("these are logits (any real number), not probabilities: turn them
                "F.binary_cross_entropy_with_logits")
 
 
+LSQ_HINT = ("this is a squared-error (least-squares GAN) loss: the loss asked for is the binary cross-entropy of "
+            "the original GAN, built from log D = F.logsigmoid(logits)")
+
+
 def _call(fn, *args):
     """Run the student's function; turn the errors of typical mistakes into hints."""
     try:
@@ -103,6 +107,12 @@ def check_discriminator_loss(discriminator_loss):
                "the fake term is missing: add -mean log(1 - D(G(z))) = -mean logsigmoid(-fake_logits)")
         expect(not _close(out, -F.logsigmoid(-fake.double()).mean()),
                "the real term is missing: add -mean log D(x) = -mean logsigmoid(real_logits)")
+        r64, f64_ = real.double(), fake.double()
+        for lsq in ((torch.sigmoid(r64) - 1).pow(2).mean() + torch.sigmoid(f64_).pow(2).mean(),
+                    (r64 - 1).pow(2).mean() + f64_.pow(2).mean(),
+                    0.5 * ((torch.sigmoid(r64) - 1).pow(2).mean() + torch.sigmoid(f64_).pow(2).mean()),
+                    0.5 * ((r64 - 1).pow(2).mean() + f64_.pow(2).mean())):
+            expect(not _close(out, lsq), LSQ_HINT)
         expect(not _close(out, _d_loss(torch.sigmoid(real), torch.sigmoid(fake))),
                "sigmoid was applied twice: the inputs are already logits, and F.binary_cross_entropy_with_"
                "logits (or F.logsigmoid) applies the sigmoid itself")
@@ -171,6 +181,9 @@ def check_generator_loss(generator_loss):
                "the loss has the wrong sign: the generator MINIMISES -log D(G(z)) (equivalently maximises "
                "log D(G(z)))")
         expect(not _close(out, -F.logsigmoid(f64).sum()), "the loss is a sum: take the MEAN over the batch")
+        for lsq in ((torch.sigmoid(f64) - 1).pow(2).mean(), (f64 - 1).pow(2).mean(),
+                    0.5 * (torch.sigmoid(f64) - 1).pow(2).mean(), 0.5 * (f64 - 1).pow(2).mean()):
+            expect(not _close(out, lsq), LSQ_HINT)
         expect(not _close(out, -F.logsigmoid(torch.sigmoid(f64)).mean()),
                "sigmoid was applied twice: the input is already a logit")
         expect_close(out, want, "generator_loss", sizes={"batch": 4},

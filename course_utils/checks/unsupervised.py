@@ -49,6 +49,7 @@ def _purity_variants(ids: torch.Tensor, labels: torch.Tensor) -> dict[str, float
         "roles swapped": _purity_reference(labels, ids),
         "global majority": int(torch.bincount(labels).max()) / len(labels),
         "per cluster count": sum(tops) / len(tops),
+        "per label count": sum(tops) / len(torch.unique(labels)),
     }
 
 
@@ -64,6 +65,7 @@ _PURITY_HINTS = {
     "global majority": "this is the share of the most common label over ALL points: take the most common label "
                        "inside EACH cluster (the points with that cluster id), then add those counts up",
     "per cluster count": "it is above 1: you divided by the number of clusters instead of the number of points",
+    "per label count": "you divided by the number of distinct labels instead of the number of points",
 }
 
 
