@@ -412,3 +412,15 @@ def test_metadata_command_annotates_in_place_and_checks(tmp_path, capsys):
     assert path.read_bytes() == notebook_bytes(mini_notebook())
     assert metadata.main([str(path)]) == 0 and "unchanged" in capsys.readouterr().out.splitlines()[-1]
     assert metadata.main(["--check", str(path)]) == 0
+
+
+def test_an_exercise_may_use_an_earlier_one_in_its_course_version(monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    item = {"grade_id": "half", "notebook": MINI, "cell": 9, "student_imports": "",
+            "setup": "import torch\nfrom course_utils.checks.tour import check_to_unit_range",
+            "earlier": [TO_UNIT], "answer": "def half(p):\n    return to_unit_range(p)  # the earlier exercise",
+            "check": "check_to_unit_range(half)", "check_names": ["check_to_unit_range"], "needs": ["half"]}
+    assert sandbox.run_item(item, 1024**3)["verdict"] == "pass"
+    item["earlier"] = []
+    outcome = sandbox.run_item(item, 1024**3)
+    assert outcome["verdict"] == "fail" and "NameError" in outcome["message"]
