@@ -641,6 +641,11 @@ CATALOGUE = [
     ("lerp-one-too-many", check_interpolate, (lambda a, b, s: lerp(a, b, s + 1),), "one too many"),
     ("lerp-uneven", check_interpolate,
      (lambda a, b, s: torch.stack([a + (b - a) * (i / (s - 1)) ** 2 for i in range(s)]),), "evenly spaced"),
+    ("lerp-integer-division", check_interpolate,
+     (lambda a, b, s: torch.stack([a + (b - a) * (i // (s - 1)) for i in range(s)]),), "integer division"),
+    ("lerp-off-line", check_interpolate,
+     (lambda a, b, s: torch.stack([a + (b - a) * i / (s - 1) + 0.1 * (i % 2) for i in range(s)]),),
+     "not on the straight line"),
     # 07
     ("sharp-upside-down", check_sharpness, (_kw(sharp, upside=True),), "upside down"),
     ("sharp-one-direction", check_sharpness, (_kw(sharp, horizontal_only=True),), "both"),

@@ -83,7 +83,11 @@ def _relations(expected: torch.Tensor, sizes: dict[str, int] | None) -> list[tup
              (expected / 2, "it is half the expected value (a factor 0.5 too many, or an average of two terms that "
                             "should be added?)"),
              (expected / math.log(2), "it is in bits (log base 2) where nats (natural log) are expected"),
-             (expected * math.log(2), "it is in nats where bits are expected, or multiplied by ln 2")]
+             (expected * math.log(2), "it is in nats where bits are expected, or multiplied by ln 2"),
+             (torch.zeros_like(expected), "it is all zeros: is a term multiplied by 0, or a result never filled in?"),
+             (expected ** 2, "it is the square of the expected value"),
+             (expected.abs().sqrt(), "it is the square root of the expected value (a norm instead of a sum of "
+                                     "squares?)")]
     for name, n in (sizes or {}).items():
         if n > 1:
             found += [(expected * n, f"it is {n} times the expected value: a sum over the {name} where a mean "

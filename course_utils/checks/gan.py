@@ -413,8 +413,18 @@ def check_interpolate(interpolate):
                "(torch.linspace(0, 1, steps)), not i/steps")
         expect(torch.allclose(out[-1], z1, atol=1e-5),
                f"the last row is {out[-1].tolist()}, expected z1 = {z1.tolist()}: the weights t must run from 0 to 1")
-        expect(False, "the points are not evenly spaced on the straight line: row i should be "
-                      "(1 - t_i) * z0 + t_i * z1 with t = torch.linspace(0, 1, steps)")
+        direction = z1 - z0
+        t = ((out.detach().double() - z0.double()) @ direction.double()) / direction.double().dot(direction.double())
+        on_line = torch.allclose(out.detach().double(), z0.double() + t[:, None] * direction.double(), atol=1e-4)
+        shown = [round(v, 3) for v in t.tolist()]
+        expect(not on_line or not all(abs(v - round(v)) < 1e-6 for v in t.tolist()),
+               f"your points sit at t = {shown} along the line, whole numbers only: integer division (i // (steps - "
+               "1))? Use t = torch.linspace(0, 1, steps), or i / (steps - 1) with true division")
+        expect(not on_line, f"your points lie on the line but at t = {shown}, expected t = [0, 0.25, 0.5, 0.75, 1]: "
+                            "evenly spaced weights, t = torch.linspace(0, 1, steps), row i = (1 - t_i) * z0 + t_i * z1")
+        expect(False, "the points are not on the straight line from z0 to z1: row i should be "
+                      "(1 - t_i) * z0 + t_i * z1 with t = torch.linspace(0, 1, steps), the same t_i for every "
+                      "coordinate")
     out = interpolate(z0, z1, 2)
     expect(torch.is_tensor(out), f"interpolate should return a tensor, got {type(out).__name__}")
     expect_shape(out, (2, 3), "interpolate(..., steps=2)")
