@@ -244,7 +244,7 @@ def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress:
     root = tempfile.mkdtemp(prefix="course-grade-")
     os.chmod(root, 0o700)
     pool: queue.Queue = queue.Queue()
-    bar = tqdm(total=sum(len(p) for p, _ in jobs), unit="exercise", disable=not progress, desc="grading")
+    bar = None
 
     warmup = [item_payload(item, item.answer_source) for items in course.values() for item in items]
 
@@ -279,9 +279,11 @@ def _run_jobs(jobs, workers: int, course, timeout: float, memory: int, progress:
             for worker in executor.map(lambda _: start(), range(workers)):
                 pool.put(worker)
             echo(f"sandbox: {'; '.join(worker.protections)}")
+            bar = tqdm(total=sum(len(p) for p, _ in jobs), unit="exercise", disable=not progress, desc="grading")
             list(executor.map(run, jobs))
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         while not pool.empty():
             pool.get().close()
         shutil.rmtree(root, ignore_errors=True)
