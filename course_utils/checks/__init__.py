@@ -95,7 +95,10 @@ def _relations(expected: torch.Tensor, sizes: dict[str, int] | None) -> list[tup
                       (expected / n, f"it is the expected value divided by {n}: a mean over the {name} where a sum "
                                      "belongs?")]
     if expected.dim() >= 1 and expected.shape[0] > 1:
-        found += [(expected.flip(0), "the values come in reverse order"),
+        found += [(expected.mean().expand_as(expected), "every entry is the average of all of them: a mean (or a "
+                                                        "sum divided by the count) over the batch where one value "
+                                                        "per row belongs?"),
+                  (expected.flip(0), "the values come in reverse order"),
                   (expected.roll(1, 0), "the values are shifted by one position (an off-by-one index?)"),
                   (expected.roll(-1, 0), "the values are shifted by one position (an off-by-one index?)")]
     return found

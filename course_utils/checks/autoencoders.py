@@ -182,6 +182,14 @@ def check_conv_decoder(conv_decoder):
         expect(any(isinstance(m, nn.ConvTranspose2d) for m in decoder.modules()),
                "the decoder has no nn.ConvTranspose2d: after the first Linear and Unflatten, upsample with "
                "transposed convolutions (the mirror image of the encoder's strided convolutions)")
+        expect(not any(isinstance(m, (nn.Softmax, nn.LogSoftmax, nn.Softmax2d)) for m in decoder.modules()),
+               "the decoder ends with a softmax: it makes the pixels compete (they sum to 1 along a dimension), "
+               "while each pixel's intensity is its own number in [0, 1]; end with nn.Sigmoid(), applied to every "
+               "pixel on its own")
+        for dims in ((-1,), (-2,), (-2, -1)):
+            expect(not torch.allclose(out.detach().sum(dims), torch.ones((), dtype=out.dtype), atol=1e-4),
+                   "the decoder's pixels sum to 1 (a softmax?): each pixel's intensity is its own number in "
+                   "[0, 1]; end with nn.Sigmoid(), applied to every pixel on its own")
         low, high = float(out.detach().min()), float(out.detach().max())
         expect(low >= 0 and high <= 1, f"the output has values in [{low:.3g}, {high:.3g}]: pixel intensities lie in "
                                        "[0, 1]; did you forget the final nn.Sigmoid()?")
