@@ -9,7 +9,9 @@ An exercise is a region of a code cell between two marker lines (nbgrader's conv
         ### END SOLUTION
 
 The student version replaces each region, markers included, with one ``raise NotImplementedError``
-line at the marker's indentation, and clears every output and execution count. Everything else
+line at the marker's indentation, and clears every output and execution count. A region at the top level
+of a cell is a conceptual question's answer (``q_passes = 784``): it becomes ``q_passes = None`` with a
+comment (:func:`answer_stub`), so "Run All" goes on and the question's check says "not answered yet". Everything else
 (markdown, metadata, tags, cell ids) is kept as it is. Files are written with nbformat's own JSON
 layout, so releasing twice gives the same bytes and ``release(check=True)`` can tell what is stale.
 
@@ -33,6 +35,7 @@ from .config import project_root
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 STUB = 'raise NotImplementedError("Exercise: replace this line with your code")'
+ANSWER_STUB = "# your answer: replace None (see the question above)"
 SOLUTIONS_DIR = "solutions"
 STUDENT_DIR = "notebooks"
 
@@ -61,17 +64,18 @@ def stub_source(source: str, where: str = "cell") -> str:
             if begin_line is not None:
                 raise ValueError(f"{where}, line {number}: nested {BEGIN!r} (the region opened on line "
                                  f"{begin_line} is not closed): expected {END!r} first")
-            begin_line = number
+            begin_line, region = number, []
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(indent + STUB + ("\n" if line.endswith("\n") else ""))
         elif text == END:
             if begin_line is None:
                 raise ValueError(f"{where}, line {number}: {END!r} without a {BEGIN!r} before it")
+            stub = answer_stub("".join(region), f"{where}, line {begin_line}") if not indent else indent + STUB
+            out.append(stub + ("\n" if line.endswith("\n") else ""))
             begin_line = None
-            if not line.endswith("\n") and out and out[-1].endswith("\n"):
-                out[-1] = out[-1][:-1]  # the region ended the cell: so does the stub
         elif begin_line is None:
             out.append(line)
+        else:
+            region.append(line)
     if begin_line is not None:
         raise ValueError(f"{where}, line {begin_line}: {BEGIN!r} without a matching {END!r}")
     stubbed = "".join(out)
@@ -82,6 +86,25 @@ def stub_source(source: str, where: str = "cell") -> str:
         raise ValueError(f"{where}: the student version of this cell is not valid Python "
                          f"({err.msg}, line {err.lineno}); keep each region inside one block") from None
     return stubbed
+
+
+def answer_stub(region: str, where: str = "cell") -> str:
+    """The student version of a top-level solution region, a conceptual question's answer: each name the
+    region assigns becomes ``name = None`` with :data:`ANSWER_STUB` after it. Anything but plain assignments
+    at the top level is refused (a top-level ``raise`` would stop "Run All")."""
+    try:
+        tree = ast.parse(region)
+    except SyntaxError as err:
+        raise ValueError(f"{where}: this top-level solution region is not valid Python ({err.msg})") from None
+    names = []
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or not all(isinstance(t, ast.Name) for t in node.targets):
+            raise ValueError(f"{where}: a top-level solution region (a question's answer) may only assign names, "
+                             f"e.g. `q_passes = 784`; got {ast.dump(node)[:60]}...: put code in a function instead")
+        names += [t.id for t in node.targets if t.id not in names]
+    if not names:
+        raise ValueError(f"{where}: a top-level solution region must assign the answer, e.g. `q_passes = 784`")
+    return "\n".join(f"{name} = None  {ANSWER_STUB}" for name in names)
 
 
 def _parses(source: str) -> bool:

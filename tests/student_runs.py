@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 
 from course_utils.config import project_root
-from course_utils.release import STUB
+from course_utils.checks.questions import NOT_ANSWERED_HINT
+from course_utils.release import ANSWER_STUB, STUB
 
 STUDENT = project_root() / "notebooks"
 SOLUTIONS = project_root() / "solutions"
@@ -60,6 +61,11 @@ def check_cells(nb) -> list[int]:
     return [i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code" and STUB in c.source]
 
 
+def question_check_cells(nb) -> list[int]:
+    """Indices of the check cells of the conceptual questions: the code cell right after each answer stub."""
+    return [i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code" and ANSWER_STUB in c.source]
+
+
 def assert_runs_with_every_exercise_undone(number: str, env: dict, out: Path, monkeypatch) -> None:
     """Run student notebook ``number`` as released: it finishes, and each exercise's check says 'not yet'."""
     ran = execute(nbformat.read(str(notebook(number)), as_version=4), out, env, monkeypatch)
@@ -69,6 +75,11 @@ def assert_runs_with_every_exercise_undone(number: str, env: dict, out: Path, mo
         said = text(ran.cells[index])
         assert NOT_YET in said and "not implemented yet" in said, (
             f"notebook {number}, cell {index}: the check of an undone exercise should answer 'not yet', got {said!r}")
+    for index in question_check_cells(ran):
+        said = text(ran.cells[index])
+        assert NOT_YET in said and NOT_ANSWERED_HINT in said, (
+            f"notebook {number}, cell {index}: the check of an unanswered question should say "
+            f"{NOT_ANSWERED_HINT!r}, got {said!r}")
     assert all(o.get("output_type") != "error" for c in ran.cells for o in c.get("outputs", []))
     assert sum(text(c).count("not implemented yet") for c in ran.cells) == len(checks), \
         "one 'not implemented yet' per exercise"

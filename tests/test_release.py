@@ -8,7 +8,7 @@ import pytest
 from course_utils import release
 from course_utils.__main__ import main
 from course_utils.config import project_root
-from course_utils.release import STUB, compare, notebook_bytes, stub_source, student_notebook
+from course_utils.release import ANSWER_STUB, STUB, compare, notebook_bytes, stub_source, student_notebook
 
 EXERCISE = '''def scale(x):
     """Map uint8 pixels to [0, 1]."""
@@ -23,8 +23,18 @@ def test_single_indented_region_keeps_def_and_docstring():
     assert stub_source(EXERCISE) == f'def scale(x):\n    """Map uint8 pixels to [0, 1]."""\n    {STUB}\n'
 
 
-def test_top_level_region_at_end_of_cell_without_newline():
-    assert stub_source("import torch\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION") == f"import torch\n{STUB}"
+def test_top_level_region_is_a_question_answer_and_becomes_none():
+    """A question's answer, at the top level, becomes `name = None`: a top-level raise would stop Run All."""
+    assert stub_source("import torch\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION") == \
+        f"import torch\nx = None  {ANSWER_STUB}"
+    assert stub_source("### BEGIN SOLUTION\na = 'b'\nn = m = 3\n### END SOLUTION\ncheck_answer('q', a)\n") == \
+        f"a = None  {ANSWER_STUB}\nn = None  {ANSWER_STUB}\nm = None  {ANSWER_STUB}\ncheck_answer('q', a)\n"
+
+
+@pytest.mark.parametrize("region", ["print(1)\n", "x += 1\n", "", "a.b = 1\n"])
+def test_top_level_region_with_more_than_assignments_is_refused(region):
+    with pytest.raises(ValueError, match="top-level solution region"):
+        stub_source(f"### BEGIN SOLUTION\n{region}### END SOLUTION\n", "demo.ipynb, cell 3")
 
 
 def test_two_regions_in_one_cell():
