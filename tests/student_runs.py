@@ -8,8 +8,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.config import project_root
 from course_utils.checks.questions import NOT_ANSWERED_HINT
+from course_utils.config import project_root
 from course_utils.release import ANSWER_STUB, STUB
 
 STUDENT = project_root() / "notebooks"

@@ -12,6 +12,7 @@ import torch
 
 from course_utils.checks import questions as q
 from course_utils.config import project_root
+from course_utils.grading.metadata import python_source
 from course_utils.release import BEGIN, END, read_notebook
 
 
@@ -81,8 +82,8 @@ def _asked() -> list[tuple[str, str, dict]]:
     found = []
     for path in sorted((project_root() / "solutions").glob("*.ipynb")):
         cells = [c for c in read_notebook(path).cells if c.cell_type == "code"]
-        for before, cell in zip(cells, cells[1:]):
-            for node in ast.walk(ast.parse(cell.source)):
+        for before, cell in zip(cells, cells[1:], strict=False):
+            for node in ast.walk(ast.parse(python_source(cell.source))):
                 if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "check_answer":
                     qid = node.args[0].value
                     region = before.source.split(BEGIN)[-1].split(END)[0] if BEGIN in before.source else ""
