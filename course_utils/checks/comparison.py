@@ -1,6 +1,8 @@
 """Checks for notebook 07 (every model side by side): the edge-sharpness measure.
 
     check_sharpness(sharpness)   # images (N, 1, H, W) in [0, 1] -> (N,): sum(d^2) / sum(|d|)
+
+and its conceptual questions (asked after the table): cmp_exact_likelihood, cmp_one_pass, cmp_fid_floor.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import torch
 
 from ..metrics import edge_sharpness
 from . import exercise_check, expect, expect_close, expect_shape
+from .questions import choice, choices
 
 
 def _step_image(height: int = 6, width: int = 8, ramp: int = 1) -> torch.Tensor:
@@ -74,3 +77,47 @@ def check_sharpness(sharpness):
     expect_close(sharpness(noise), edge_sharpness(noise), "sharpness of 5 random 28x28 images",
                  hint="count both directions, every neighbouring pair once, and sum per image")
     return "one value per image; crisp edges score 1, smeared ones less; blank images 0"
+
+
+# --- conceptual questions (notebook 07, after the table) ------------------------------------------
+
+choices(
+    "cmp_exact_likelihood", {"a", "d"},
+    "the chain rule makes PixelCNN's log p(x) a sum of 784 conditionals that one network pass computes, and "
+    "independent pixels are the chain rule with every conditional ignoring the others; the VAE's p(x) is an "
+    "integral over z that only a bound or an estimate reaches, and the GAN and the autoencoder define no "
+    "density over images at all.",
+    {"a": "the chain rule log p(x) = sum_i log p(x_i | x_<i) is exact, and a masked network computes all 784 "
+          "conditionals in one pass",
+     "b": "p(x) = integral of p(x | z) p(z) dz has no closed form for a neural decoder: the ELBO is a bound and "
+          "the importance-weighted number an estimate that only reaches log p(x) as k goes to infinity",
+     "c": "a GAN's generator maps noise to images but defines no density to evaluate at a given image; the "
+          "discriminator's output is not a probability of the image either",
+     "d": "a product of 784 Bernoulli probabilities is a density over binary images, and its log is an exact "
+          "sum: simple, but exact",
+     "e": "an autoencoder maps an image to a code and back; nothing in it assigns a probability to an image"})
+
+choices(
+    "cmp_one_pass", {"a", "b"},
+    "the GAN's generator and the VAE's decoder map a whole batch of noise vectors to images in one pass; "
+    "PixelCNN needs one dependent step per pixel (784), and the flow-matching sampler one pass per Euler step.",
+    {"a": "the generator maps z to a whole image in one forward pass",
+     "b": "sampling draws z from the prior and decodes it once; the encoder is not needed to sample",
+     "c": "each pixel is drawn from a distribution that depends on the pixels drawn before it, so 784 steps run "
+          "one after another; the fast sampler makes each step cheap, not fewer",
+     "d": "each Euler step needs the velocity at the current point, which the previous step produced: 20 "
+          "dependent passes, fewer than 784 but not one",
+     "e": "PixelRNN is autoregressive like PixelCNN: 784 dependent steps per image"})
+
+choice(
+    "cmp_fid_floor", "a",
+    "FID compares means and covariances estimated from a finite number of images; two finite samples of the "
+    "same distribution never have exactly the same statistics, so even a perfect model scores about the "
+    "real-vs-real floor at this sample size (the floor shrinks as the number of images grows).",
+    {"b": "the classifier's mistakes do not matter here: FID uses its features, not its labels, and a model whose "
+          "images follow the data distribution exactly gives the same feature distribution, right or wrong "
+          "labels alike; what is left is the sampling noise of a finite number of images",
+     "c": "the floor is measured between two sets of real digits: no model is involved, so a larger model "
+          "cannot lower it; only more images per side can",
+     "d": "both halves are real test digits of the same kind; their difference is chance, the finite number of "
+          "images, not a difference in blur"})
