@@ -204,3 +204,92 @@ def test_strict_mode_raises(monkeypatch):
     monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
     with pytest.raises(CheckFailed, match="factor 0.5"):
         check_gaussian_kl(lambda mu, lv: (mu ** 2 + lv.exp() - 1 - lv).sum(-1))
+
+
+# --- named causes added with issue 13 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda mu, lv: torch.distributions.Normal(mu, torch.exp(0.5 * lv)).sample(), ".sample()"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape, dtype=torch.float64), "dtype"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv), "noise eps is missing"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.distributions.Laplace(0.0, 1.0).sample(mu.shape),
+     "instead of 1. It must be standard normal"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * (torch.rand_like(mu) - 0.5) * math.sqrt(12), "not normal"),
+    (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(1, mu.shape[1]), "same noise"),
+])
+def test_reparameterize_more_mistakes_are_named(wrong, words):
+    assert_hint(check_reparameterize(wrong), words)
+
+
+def _kl_of(mu, lv, minus_one=True, mu2=True):
+    return 0.5 * ((mu ** 2 if mu2 else 0) + lv.exp() - (1 if minus_one else 0) - lv).sum(-1)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda x, lg, mu, lv: (_recon(lg, x) + _kl_of(mu, lv, minus_one=False)).mean(), "'- 1'"),
+    (lambda x, lg, mu, lv: _recon(lg, x).mean() - 0.5 * torch.sum(lv - mu ** 2 - lv.exp()) / len(x), "'- 1'"),
+    (lambda x, lg, mu, lv: (_recon(lg, x) + _kl_of(mu, lv, mu2=False)).mean(), "mu^2 term is missing"),
+    (lambda x, lg, mu, lv: (((torch.sigmoid(lg) - x) ** 2).flatten(1).sum(1) + _kl_of(mu, lv)).mean(),
+     "squared error"),
+    (lambda x, lg, mu, lv: F.mse_loss(torch.sigmoid(lg), x) + _kl_of(mu, lv).mean(), "squared error"),
+    (lambda x, lg, mu, lv: F.mse_loss(lg, x, reduction="sum") / len(x) + _kl_of(mu, lv).mean(), "squared error"),
+])
+def test_negative_elbo_kl_and_likelihood_mistakes_are_named(wrong, words):
+    result = check_negative_elbo(wrong)
+    assert_hint(result, words)
+    if words in ("'- 1'", "mu^2 term is missing"):
+        assert "reconstruction" not in result.message, "a KL mistake was blamed on the reconstruction term"
+
+
+def test_negative_elbo_bce_on_logits_gets_our_message_not_torchs():
+    result = check_negative_elbo(
+        lambda x, lg, mu, lv: (F.binary_cross_entropy(lg, x, reduction="none").flatten(1).sum(1)
+                               + _kl_of(mu, lv)).mean())
+    assert_hint(result, "F.binary_cross_entropy_with_logits")
+    assert "all elements of input" not in result.message
+
+
+def test_gaussian_kl_missing_mu_squared_is_named():
+    assert_hint(check_gaussian_kl(lambda mu, lv: -0.5 * (1 + lv - lv.exp()).sum(-1)), "mu^2 term is missing")
+
+
+def _iw_with(log_lik):
+    def estimate(model, x, k):
+        mu, logvar = model.encode(x)
+        b, d = mu.shape
+        eps = torch.randn(k, b, d)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        logits = model.decode(z.reshape(k * b, d)).reshape(k, b, -1)
+        log_px_z = log_lik(logits, x.reshape(1, b, -1).expand_as(logits))
+        log_pz = -0.5 * (z ** 2 + math.log(2 * math.pi)).sum(-1)
+        log_q = -0.5 * (eps ** 2 + logvar + math.log(2 * math.pi)).sum(-1)
+        return torch.logsumexp(log_px_z + log_pz - log_q, 0) - math.log(k)
+    return estimate
+
+
+@pytest.mark.parametrize("log_lik, words", [
+    (lambda lg, t: -((torch.sigmoid(lg) - t) ** 2).sum(-1), "squared error"),
+    (lambda lg, t: -((lg - t) ** 2).sum(-1), "squared error between the logits"),
+    (lambda lg, t: -((torch.sigmoid(lg) - t) ** 2).mean(-1), "squared error"),
+    (lambda lg, t: -F.binary_cross_entropy(lg, t, reduction="none").sum(-1), "F.binary_cross_entropy_with_logits"),
+])
+def test_iw_likelihood_mistakes_are_named(log_lik, words):
+    result = check_iw_log_likelihood(_iw_with(log_lik))
+    assert_hint(result, words)
+    assert "all elements of input" not in result.message
+
+
+def test_iw_latent_terms_left_out_are_named_not_blamed_on_the_std():
+    def no_latent(model, x, k):
+        mu, logvar = model.encode(x)
+        b, d = mu.shape
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(k, b, d)
+        logits = model.decode(z.reshape(k * b, d)).reshape(k, b, -1)
+        target = x.reshape(1, b, -1).expand_as(logits)
+        return torch.logsumexp(-F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1), 0) \
+            - math.log(k)
+
+    result = check_iw_log_likelihood(no_latent)
+    assert_hint(result, "log p(z) - log q(z|x) is left out")
+    assert "exp(logvar / 2)" not in result.message

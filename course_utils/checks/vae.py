@@ -47,6 +47,20 @@ def _float_tensor(out, what: str) -> torch.Tensor:
     return out
 
 
+_BCE_ON_LOGITS = ("F.binary_cross_entropy was given the decoder's logits, but it takes probabilities in [0, 1]; "
+                  "the decoder outputs logits (any real number). Use F.binary_cross_entropy_with_logits(logits, x), "
+                  "which applies the sigmoid itself, stably")
+
+
+def _call(fn, *args):
+    """``fn(*args)``, with torch's complaint about logits given to F.binary_cross_entropy turned into our hint."""
+    try:
+        return fn(*args)
+    except (RuntimeError, ValueError) as err:
+        expect("between 0 and 1" not in str(err), _BCE_ON_LOGITS)
+        raise
+
+
 # --- reparameterize -----------------------------------------------------------------------------------
 
 
@@ -70,6 +84,9 @@ def check_reparameterize(reparameterize):
            "the standard deviation is exp(logvar / 2)")
     noise = (z - mu).detach()
     expect(noise.abs().max() > 0, "z equals mu: the noise is missing (z = mu + std * eps with eps ~ N(0, 1))")
+    expect(not torch.allclose(noise, torch.exp(0.5 * logvar.detach()), rtol=1e-4),
+           "z = mu + std for every row: the noise eps is missing; a sample is mu + std * eps with a fresh "
+           "standard-normal eps for every element")
     expect((noise - noise[0]).abs().max() > 1e-6,
            "every row got the same noise: draw one eps per element, e.g. torch.randn_like(mu), "
            "not one number (or one row) for the whole batch")
@@ -93,6 +110,11 @@ def check_reparameterize(reparameterize):
                                                   "std = exp(logvar / 2) already, no further sqrt"),
         ]:
             expect(not torch.allclose(std, wrong, rtol=0.05, atol=1e-3), hint)
+        ratio = std / right
+        expect(not torch.allclose(ratio, ratio.mean().expand(3), rtol=0.05),
+               f"every dimension of z spreads {ratio.mean().item():.2f} times as much as it should: the noise eps "
+               f"has standard deviation {ratio.mean().item():.2f} instead of 1. It must be standard normal, "
+               "N(0, 1), e.g. torch.randn_like(mu)")
         expect(False, f"the standard deviations of z are {[round(v, 3) for v in std.tolist()]}, expected "
                       "[2, 1, 0.5] for logvar = log([4, 1, 0.25]): std = exp(0.5 * logvar)")
     expect(not torch.allclose(mean, torch.zeros(3), atol=0.05),
@@ -101,6 +123,11 @@ def check_reparameterize(reparameterize):
            f"the mean of z is {[round(v, 3) for v in mean.tolist()]}, expected mu = [1, -2, 0.5]"
            + (": the noise has mean 0.5, so it is uniform (torch.rand_like); use torch.randn_like"
               if torch.allclose((mean - mu0) / right, torch.full((3,), 0.5), atol=0.05) else ""))
+    inside = ((noise / right).abs() < 1).double().mean().item()      # 0.683 for a normal, 0.577 for a uniform
+    expect(abs(inside - 0.6827) < 0.02,
+           f"z has the right mean and spread, but {inside:.1%} of the draws lie within one standard deviation of "
+           "mu, where a Gaussian puts 68.3%: the noise eps is not normal (uniform, Laplace, ...?); draw it from "
+           "N(0, 1), e.g. torch.randn_like(mu)")
     corr = torch.corrcoef(noise.T)
     expect((corr - torch.eye(3)).abs().max() < 0.05,
            "the noise of different latent dimensions is correlated: draw an independent eps for every "
@@ -108,8 +135,10 @@ def check_reparameterize(reparameterize):
     try:
         z.sum().backward()
     except RuntimeError:
-        expect(False, "no gradient reaches mu and logvar (z does not require grad): did you .detach() or sample "
-                      "under torch.no_grad()? Write z = mu + std * eps so that backpropagation passes through")
+        expect(False, "no gradient reaches mu and logvar (z does not require grad): a sample drawn by torch.normal, "
+                      "or by a torch.distributions object's .sample(), has no path back to its parameters (and "
+                      ".detach() or torch.no_grad() cut it too). The point of the exercise: write z as a "
+                      "differentiable function of mu and logvar applied to noise drawn on its own")
     expect(mu.grad is not None, "no gradient reaches mu: build z from mu with differentiable operations")
     expect(logvar.grad is not None,
            "no gradient reaches logvar: did you compute the standard deviation with .detach(), .item() or under "
@@ -347,7 +376,7 @@ def check_negative_elbo(negative_elbo):
     right = (recon + kl).mean()
 
     def value(*args) -> torch.Tensor:
-        out = _float_tensor(negative_elbo(*args), "negative_elbo(x, logits, mu, logvar)")
+        out = _float_tensor(_call(negative_elbo, *args), "negative_elbo(x, logits, mu, logvar)")
         expect(out.numel() != len(args[0]) or out.dim() == 0 or len(args[0]) == 1,
                f"the result has shape {tuple(out.shape)}, one value per image: return one number, the average over "
                "the batch of each image's negative ELBO (.mean() at the end)")
@@ -650,7 +679,7 @@ def check_iw_log_likelihood(iw_log_likelihood):
     x = model.images.clone()
     k = 2000
     with torch.no_grad():
-        out = _float_tensor(iw_log_likelihood(model, x, k), f"iw_log_likelihood(model, x, k={k})")
+        out = _float_tensor(_call(iw_log_likelihood, model, x, k), f"iw_log_likelihood(model, x, k={k})")
     expect(out.dim() != 0, "the result is one number: return one estimate per image, shape (B,) "
                            "(the logsumexp runs over the k samples only)")
     expect(tuple(out.shape) != (k,), f"the result has shape ({k},), one value per sample: take the logsumexp over "
@@ -687,10 +716,16 @@ def check_iw_log_likelihood(iw_log_likelihood):
         # The latent terms on their own, with a decoder that ignores z.
         flat = _toy("flat")
         with torch.no_grad():
-            flat_out = iw_log_likelihood(flat, flat.images.clone(), k)
+            flat_out = _call(iw_log_likelihood, flat, flat.images.clone(), k)
         if torch.is_tensor(flat_out) and tuple(flat_out.shape) == (3,) and torch.isfinite(flat_out).all():
             flat_out = flat_out.detach().double()
             if not torch.allclose(flat_out, flat.log_px, atol=tol):
+                # With a decoder that ignores z, the right latent terms average out to 0 (log E_q[p(z)/q(z|x)] = 0)
+                # and the estimate is the decoder's log-likelihood of x itself: compare it with the usual wrong ones.
+                logits = flat.decode(torch.zeros(3, 1))
+                for wrong, hint in bernoulli_nll_mistakes(logits, flat.images, lambda t: t.flatten(1).sum(1)):
+                    if torch.allclose(flat_out, -wrong, atol=tol) and not torch.allclose(-wrong, flat.log_px, atol=tol):
+                        expect(False, f"The decoder's log-likelihood log p(x|z) is wrong: {hint}")
                 for wrong, hint in _toy("flat_mistakes"):
                     if torch.allclose(flat_out, wrong, atol=tol) and not torch.allclose(wrong, flat.log_px, atol=tol):
                         expect(False, hint + " (seen with a decoder that ignores z, where log p(x) = log p(x|z))")
@@ -715,7 +750,7 @@ def check_iw_log_likelihood(iw_log_likelihood):
                       "log w = log p(x|z) + log p(z) - log q(z|x) and logsumexp over the k samples minus log k",
                  atol=tol, rtol=0)
     with torch.no_grad():
-        small = iw_log_likelihood(model, x, 1)
+        small = _call(iw_log_likelihood, model, x, 1)
     expect(torch.is_tensor(small) and tuple(small.shape) == (3,),
            "with k = 1 the result should still have shape (B,)")
     gap = (exact - ref["elbo"]).mean().item()
