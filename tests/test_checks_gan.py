@@ -5,7 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checks import NOT_IMPLEMENTED_HINT, CheckFailed
-from course_utils.checks.gan import check_discriminator_loss, check_gan_step, check_generator_loss, check_interpolate
+from course_utils.checks.gan import (
+    check_discriminator_loss,
+    check_gan_step,
+    check_generator_loss,
+    check_gradient_penalty,
+    check_interpolate,
+)
 from course_utils.models import gan
 
 
@@ -197,6 +203,46 @@ def test_gan_step_mistakes_are_named(kwargs, words):
     fails_with(check_gan_step(make_step(**kwargs)), words)
 
 
+def test_gan_step_generator_updated_with_the_discriminators_optimiser_is_named():
+    def step(generator, discriminator, g_opt, d_opt, real, z):
+        fake = generator(z)
+        d_opt.zero_grad()
+        d_loss = gan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
+        d_loss.backward()
+        d_opt.step()
+        g_opt.zero_grad()
+        g_loss = gan.generator_loss(discriminator(fake))
+        g_loss.backward()
+        d_opt.step()  # the mistake: the generator's update through d_opt
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    fails_with(check_gan_step(step), "discriminator's optimiser")
+
+
+def test_gan_step_swapped_optimisers_are_named():
+    def step(generator, discriminator, g_opt, d_opt, real, z):
+        fake = generator(z)
+        g_opt.zero_grad()
+        d_loss = gan.discriminator_loss(discriminator(real), discriminator(fake.detach()))
+        d_loss.backward()
+        g_opt.step()
+        d_opt.zero_grad()
+        g_loss = gan.generator_loss(discriminator(fake))
+        g_loss.backward()
+        d_opt.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    fails_with(check_gan_step(step), "optimisers are swapped")
+
+
+def test_gan_step_returning_tensors_is_named():
+    def step(generator, discriminator, g_opt, d_opt, real, z):
+        out = make_step()(generator, discriminator, g_opt, d_opt, real, z)
+        return {name: torch.tensor(value, requires_grad=True) for name, value in out.items()}
+
+    fails_with(check_gan_step(step), "plain Python float")
+
+
 def test_gan_step_must_return_both_losses():
     def step(generator, discriminator, g_opt, d_opt, real, z):
         make_step()(generator, discriminator, g_opt, d_opt, real, z)
@@ -248,3 +294,112 @@ def test_strict_mode_raises(monkeypatch):
     monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
     with pytest.raises(CheckFailed, match="SATURATING"):
         check_generator_loss(lambda f: F.logsigmoid(-f).mean())
+
+
+# --- the gradient penalty ---------------------------------------------------------------------------------
+
+def penalty(critic, real, fake, mix=None, *, batch_mix=False, batch_norm=False, squared=False, no_create=False,
+            wrt="x_hat", no_minus_one=False, reversed_mix=False, per_coordinate=False, randn=False, dim1=False,
+            mean_scores=False, ignore_mix=False, no_square=False, batch_sum=False, scaled=False, midpoint=False):
+    """The solution, or the solution with one typical mistake."""
+    n = len(real)
+    shape = (n, *[1] * (real.dim() - 1))
+    if mix is None or ignore_mix:
+        if batch_mix:
+            mix = torch.rand(1).expand(n)
+        elif per_coordinate:
+            mix = torch.rand(real.shape)
+        elif randn:
+            mix = torch.randn(n)
+        elif midpoint:
+            mix = torch.full((n,), 0.5)
+        else:
+            mix = torch.rand(n)
+    m = mix if mix.shape == real.shape else mix.reshape(shape)
+    if reversed_mix:
+        m = 1 - m
+    if wrt == "real":
+        real = real.clone().requires_grad_(True)
+        x = m * real + (1 - m) * fake
+        target = real
+    else:
+        x = (m * real + (1 - m) * fake).requires_grad_(True)
+        target = x
+    scores = critic(x)
+    (g,) = torch.autograd.grad(scores.mean() if mean_scores else scores.sum(), target, create_graph=not no_create)
+    if dim1:
+        norms = g.norm(dim=1)
+    elif batch_norm:
+        norms = g.norm()
+    else:
+        norms = g.flatten(1).norm(dim=1)
+    if squared:
+        norms = norms ** 2
+    per_sample = (norms if no_minus_one else norms - 1)
+    per_sample = per_sample.abs() if no_square else per_sample ** 2
+    out = per_sample.sum() if batch_sum else per_sample.mean()
+    return 10 * out if scaled else out
+
+
+def penalty_with(**mistake):
+    def fn(critic, real, fake, mix=None):
+        return penalty(critic, real, fake, mix, **mistake)
+
+    return fn
+
+
+@pytest.mark.parametrize("solution", [penalty_with(), gan.gradient_penalty])
+def test_gradient_penalty_solutions_pass(solution):
+    result = check_gradient_penalty(solution)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("mistake, words", [
+    ({"batch_mix": True}, "every sample got the same weight"),
+    ({"midpoint": True}, "every sample got the same weight"),
+    ({"per_coordinate": True}, "ONE weight per sample"),
+    ({"randn": True}, "torch.rand"),
+    ({"batch_norm": True}, "ONE norm over the whole batch"),
+    ({"squared": True}, "SQUARED norm"),
+    ({"no_create": True}, "create_graph=True"),
+    ({"wrt": "real"}, "gradient w.r.t. `real`"),
+    ({"no_minus_one": True}, "'- 1' is missing"),
+    ({"reversed_mix": True}, "wrong way round"),
+    ({"dim1": True}, "one dimension only"),
+    ({"mean_scores": True}, "MEAN of the scores"),
+    ({"ignore_mix": True}, "use it"),
+    ({"no_square": True}, "square is missing"),
+    ({"batch_sum": True}, "sum over the batch"),
+    ({"scaled": True}, "lambda = 10"),
+])
+def test_gradient_penalty_mistakes_are_named(mistake, words):
+    fails_with(check_gradient_penalty(penalty_with(**mistake)), words)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda c, r, f, mix=None: penalty(c, r, r, mix), "REAL samples"),
+    (lambda c, r, f, mix=None: c(r).sum() * 0 + penalty(c, r, f, mix).detach(), "create_graph=True"),
+    (lambda c, r, f, mix=None: penalty(c, r, f, mix).item(), "torch tensor"),
+    (lambda c, r, f, mix=None: torch.autograd.grad(c(r.requires_grad_(True)), r), "SUM of the scores"),
+    (lambda c, r, f, mix=None: (lambda x: torch.autograd.grad(c(x).sum(), x))(r * 0.5 + f * 0.5), "require grad"),
+    (lambda c, r, f: penalty(c, r, f), "could not be called"),
+    (lambda c, r, f, mix=None: penalty(c, r, f, mix).reshape(1), ".mean()"),
+    (lambda c, r, f, mix=None: (lambda x: torch.autograd.grad(c(x).sum(), x))(
+        (mix[:, None] * r + (1 - mix[:, None]) * f).requires_grad_(True)), "whole sample"),
+])
+def test_gradient_penalty_other_mistakes_are_named(wrong, words):
+    fails_with(check_gradient_penalty(wrong), words)
+
+
+def test_gradient_penalty_backward_inside_is_named():
+    def inside(critic, real, fake, mix=None):
+        out = penalty(critic, real, fake, mix)
+        out.backward(retain_graph=True)
+        return out
+
+    fails_with(check_gradient_penalty(inside), "called backward()")
+
+
+def test_gradient_penalty_stub_and_none_fail():
+    assert check_gradient_penalty(stub).message == NOT_IMPLEMENTED_HINT
+    fails_with(check_gradient_penalty(lambda c, r, f, mix=None: None), "return")

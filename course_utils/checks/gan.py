@@ -228,18 +228,26 @@ class _TinyD(nn.Module):
         return self.net(x).squeeze(1)
 
 
-class _WatchedSGD(torch.optim.SGD):
-    """SGD that remembers the other network's parameters and gradients at the moment it steps."""
+def _fresh(model: nn.Module, leftover: float = 0.5) -> bool:
+    """Whether ``model`` holds gradients computed in this step (not None, not zeroed, not the leftovers)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return any(not torch.all(g == 0) and not torch.all(g == leftover) for g in grads)
 
-    def __init__(self, params, lr, other: nn.Module):
+
+class _WatchedSGD(torch.optim.SGD):
+    """SGD that remembers the other network's parameters and gradients at the moment it steps, and logs
+    (its name, whether its own network's gradients are fresh, whether the other's are) in the shared ``log``."""
+
+    def __init__(self, params, lr, own: nn.Module, other: nn.Module, name: str, log: list):
         super().__init__(params, lr=lr)
-        self.other = other
+        self.own, self.other, self.name, self.log = own, other, name, log
         self.seen: list[dict] = []
 
     def step(self, closure=None):
         self.seen.append({"params": [p.detach().clone() for p in self.other.parameters()],
                           "grads": [None if p.grad is None else p.grad.detach().clone()
                                     for p in self.other.parameters()]})
+        self.log.append((self.name, _fresh(self.own), _fresh(self.other)))
         return super().step(closure)
 
 
@@ -253,8 +261,9 @@ def _setup(seed: int = 0, leftover: float = 0.5):
     z = torch.randn(5, 3, generator=gen)
     for p in list(g.parameters()) + list(d.parameters()):
         p.grad = torch.full_like(p, leftover)  # left over from an earlier step: zero_grad must clear them
-    g_opt = _WatchedSGD(g.parameters(), lr=0.2, other=d)
-    d_opt = _WatchedSGD(d.parameters(), lr=0.2, other=g)
+    log: list = []
+    g_opt = _WatchedSGD(g.parameters(), lr=0.2, own=g, other=d, name="g_opt", log=log)
+    d_opt = _WatchedSGD(d.parameters(), lr=0.2, own=d, other=g, name="d_opt", log=log)
     return g, d, g_opt, d_opt, real, z
 
 
@@ -318,6 +327,16 @@ def check_gan_step(gan_step):
 
     # The discriminator's update: it must happen, before the generator's, with G untouched.
     expect(len(d_opt.seen) > 0, "d_opt.step() was never called: the discriminator is not updated")
+    expect(not (len(g_opt.seen) == 0 and len(d_opt.seen) >= 2),
+           f"d_opt.step() ran {len(d_opt.seen)} times and g_opt.step() never: the generator's update went through "
+           "the discriminator's optimiser. An optimiser moves only the parameters it was built with, so the second "
+           "d_opt.step() moved the discriminator again (with the generator's gradients) and left the generator as "
+           "it was: step the generator with g_opt")
+    first = d_opt.log[0]
+    expect(not (first[0] == "g_opt" and not first[1] and first[2]),
+           "g_opt.step() ran first, when only the discriminator had fresh gradients: the optimisers are swapped "
+           "(g_opt moves the generator's parameters, d_opt the discriminator's). Update the discriminator with "
+           "d_opt, then the generator with g_opt")
     expect(len(g_opt.seen) > 0, "g_opt.step() was never called: the generator is not updated")
     expect(len(d_opt.seen) == 1 and len(g_opt.seen) == 1,
            f"d_opt.step() ran {len(d_opt.seen)} times and g_opt.step() {len(g_opt.seen)} times: one step is "
@@ -447,3 +466,227 @@ def check_interpolate(interpolate):
     expect_close(out, want, "interpolate for float64 z, steps=4", atol=1e-6, rtol=1e-6,
                  hint="row i should be (1 - t_i) * z0 + t_i * z1 with t = torch.linspace(0, 1, steps)")
     return "straight line from z0 to z1, both ends included, evenly spaced"
+
+
+# --- the gradient penalty of WGAN-GP ------------------------------------------------------------------
+
+class _Critic(nn.Module):
+    """A fixed critic for the check: samples (N, 1, 2, 3) (or (N, 6)) -> scores (N,); records what it is shown."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1))
+        with torch.no_grad():
+            self.net[3].weight.mul_(12.0)  # gradient norms between about 0.8 and 1.9 at the check's points
+        self.seen: list[tuple[torch.Tensor, bool]] = []
+
+    def forward(self, x):
+        if torch.is_tensor(x):
+            self.seen.append((x.detach().clone(), x.requires_grad))
+        return self.net(x).squeeze(1)
+
+
+def _gp_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 2, 3, generator=gen) + 1.0, torch.randn(n, 1, 2, 3, generator=gen) - 1.0
+
+
+GP_HINT = ("x_hat_i = mix_i * real_i + (1 - mix_i) * fake_i, the critic's gradient w.r.t. x_hat (one gradient per "
+           "sample), its norm over all of a sample's coordinates, then the mean of (norm - 1)^2 over the batch")
+
+
+def _call_gp(gradient_penalty, *args):
+    """Run the student's penalty; turn the errors of typical mistakes into hints."""
+    try:
+        return gradient_penalty(*args)
+    except (RuntimeError, ValueError, TypeError) as err:
+        text = str(err)
+        expect("implicitly created" not in text,
+               "torch.autograd.grad got the critic's (N,) scores: it differentiates one number. Differentiate the "
+               "SUM of the scores: each score depends only on its own sample, so the gradient of the sum holds "
+               "every sample's own gradient (or pass grad_outputs=torch.ones_like(scores))")
+        expect("does not require grad" not in text,
+               "autograd could not differentiate w.r.t. the interpolates: x_hat must require grad (x_hat."
+               "requires_grad_(True)) before the critic scores it")
+        expect("appears to not have been used in the graph" not in text,
+               "you differentiate w.r.t. a tensor the critic's scores were not computed from: take the gradient "
+               "w.r.t. x_hat, the very tensor you passed to the critic")
+        expect("must match the size of tensor" not in text,
+               f"your code raised RuntimeError: {text.splitlines()[0]} -- one weight per sample must multiply the "
+               "whole sample: give the weights as many dimensions as real has, (N, 1, 1, ...) (e.g. "
+               "mix.view(-1, *[1] * (real.dim() - 1))), so that they broadcast over each sample's coordinates")
+        name = f"{getattr(gradient_penalty, '__name__', 'gradient_penalty')}()"
+        expect(not (name in text and ("positional argument" in text or "keyword argument" in text)),
+               f"your function could not be called as gradient_penalty(critic, real, fake, mix): {text}")
+        raise
+
+
+def _weights_seen(seen: list, real: torch.Tensor, fake: torch.Tensor):
+    """The mixing weights of the points the critic scored: (N, D) per coordinate, or None if no input was a
+    mix of real and fake of the right size."""
+    r, f = real.flatten(1).double(), fake.flatten(1).double()
+    for x, _ in seen:
+        if x.numel() != r.numel() or len(x) != len(r):
+            continue
+        w = (x.flatten(1).double() - f) / (r - f)
+        if torch.allclose(f + w * (r - f), x.flatten(1).double(), atol=1e-4):
+            return w
+    return None
+
+
+def _penalty_of(norms: torch.Tensor) -> torch.Tensor:
+    return ((norms - 1) ** 2).mean()
+
+
+@exercise_check
+def check_gradient_penalty(gradient_penalty):
+    """``gradient_penalty(critic, real (N, ...), fake (N, ...), mix (N,) or None)`` -> 0-d: mean (||grad|| - 1)^2
+    at x_hat = mix * real + (1 - mix) * fake, with a graph to the critic's parameters."""
+    from ..models.gan import gradient_penalty as reference
+
+    critic = _Critic()
+    real, fake = _gp_data(5, 1)
+    mix = torch.tensor([0.1, 0.35, 0.5, 0.8, 0.95])
+    before = (real.clone(), fake.clone(), mix.clone())
+    out = _call_gp(gradient_penalty, critic, real, fake, mix)
+    expect(out is not None, "gradient_penalty returned None: did you forget the `return` statement?")
+    expect(torch.is_tensor(out), f"gradient_penalty should return a torch tensor (it is part of the critic's "
+                                 f"loss), got {type(out).__name__}")
+    expect(out.dim() == 0, f"gradient_penalty returned shape {tuple(out.shape)}: average the per-sample penalties "
+                           "over the batch (.mean()) to one number, a 0-d tensor")
+    expect(torch.equal(real, before[0]) and torch.equal(fake, before[1]) and torch.equal(mix, before[2]),
+           "your function changed real, fake or mix in place: build x_hat as a new tensor")
+    expect(all(p.grad is None for p in critic.parameters()),
+           "your function called backward(): return the penalty; the critic's training step adds it to its loss "
+           "and calls backward() once")
+
+    # 1. Where the critic was evaluated: at x_hat, with the weights given.
+    seen = critic.seen
+    expect(len(seen) > 0, "the critic was never called: score the interpolates x_hat with it")
+    r, f = real.flatten(1), fake.flatten(1)
+    m = mix[:, None]
+    want_x = m * r + (1 - m) * f
+    saw = [x.flatten(1) if x.numel() == r.numel() and len(x) == len(r) else None for x, _ in seen]
+    if not any(x is not None and torch.allclose(x, want_x, atol=1e-5) for x in saw):
+        def shown(target):
+            return any(x is not None and torch.allclose(x, target, atol=1e-5) for x in saw)
+
+        expect(not shown(r), "the critic scored the REAL samples: the penalty is measured at the interpolates "
+                             "x_hat between real and fake (the gradient w.r.t. real is the wrong place)")
+        expect(not shown(f), "the critic scored the FAKE samples: the penalty is measured at the interpolates "
+                             "x_hat between real and fake")
+        expect(not shown((1 - m) * r + m * f),
+               "the weights are the wrong way round: x_hat = mix * real + (1 - mix) * fake (mix = 1 gives the real "
+               "sample)")
+        w = _weights_seen(seen, real, fake)
+        expect(w is not None, f"the critic never saw points between real and fake of the batch's size: {GP_HINT}")
+        expect(torch.allclose(w, w[:, :1].expand_as(w), atol=1e-4),
+               "the mixing weight varies between the coordinates of one sample: each sample gets ONE weight, the "
+               "same for all its coordinates, so that x_hat lies on the straight line from fake_i to real_i (shape "
+               "mix as (N, 1, 1, ...) to broadcast over a sample)")
+        expect(False, f"the critic saw x_hat with weights {[round(v, 3) for v in w[:, 0].tolist()]}, not the mix "
+                      f"given ({mix.tolist()}): when mix is not None, use it (draw weights only when mix is None)")
+
+    # 2. The value, against the reference and the values of the typical mistakes.
+    ref_critic = _Critic()
+    want = reference(ref_critic, real, fake, mix)
+    if not _close(out.detach().double(), want.detach().double()):
+        x = want_x.clone().reshape_as(real).requires_grad_(True)
+        (g,) = torch.autograd.grad(ref_critic(x).sum(), x)
+        g64 = g.double()
+        norms = g64.flatten(1).norm(dim=1)
+        got = out.detach().double()
+        m64 = mix.double()
+        variants = [
+            ((g64.norm() - 1) ** 2, "you took ONE norm over the whole batch: the constraint is per sample, so take "
+                                    "each sample's gradient norm (over its own coordinates) and average (norm - 1)^2 "
+                                    "over the samples"),
+            (_penalty_of(norms ** 2), "you used the SQUARED norm ||grad||^2 where the norm ||grad|| belongs: the "
+                                      "penalty pulls the slope itself towards 1"),
+            ((norms ** 2).mean(), "the '- 1' is missing: the penalty pulls the gradient norm towards 1 (a critic "
+                                  "with slope 1), not towards 0"),
+            (norms.mean(), "the '- 1' and the square are missing: average (||grad|| - 1)^2"),
+            ((norms - 1).abs().mean(), "the square is missing: average (||grad|| - 1)^2, not |...|"),
+            ((norms - 1).mean(), "the square is missing: average (||grad|| - 1)^2"),
+            (_penalty_of(norms / len(real)), "the gradient is divided by the batch size: you differentiated the MEAN "
+                                             "of the scores. Differentiate their SUM, so that each sample gets its "
+                                             "own full gradient"),
+            (_penalty_of(m64 * norms), "this is the gradient w.r.t. `real`, mix_i times the one at x_hat: take the "
+                                       "gradient w.r.t. x_hat itself, the points the critic scored"),
+            (_penalty_of((1 - m64) * norms), "this is the gradient w.r.t. `fake`, (1 - mix_i) times the one at x_hat: "
+                                             "take the gradient w.r.t. x_hat itself"),
+            (_penalty_of(g64.norm(dim=1).flatten(1)), "the norm was taken over one dimension only (dim=1 of an image "
+                                                     "batch is the channel): flatten each sample's gradient, "
+                                                     "grad.flatten(1), and take the norm over all its coordinates"),
+            (_penalty_of(g64.norm(dim=-1).flatten(1)), "the norm was taken over the last dimension only: flatten each "
+                                                      "sample's gradient, grad.flatten(1), and take the norm over all "
+                                                      "its coordinates"),
+            (_penalty_of(g64.flatten(1).norm(dim=0)), "the norm was taken over the batch, one per coordinate: take "
+                                                     "one norm per SAMPLE, over its coordinates (dim=1 of "
+                                                     "grad.flatten(1))"),
+            (10 * want.detach().double(), "the penalty is multiplied by 10: return the penalty itself; the weight "
+                                          "lambda = 10 is applied by the caller, in the critic's loss"),
+        ]
+        for value, why in variants:
+            expect(not _close(got, value), why)
+        expect_close(got, want.detach().double(), "gradient_penalty", sizes={"batch": len(real)}, hint=GP_HINT)
+
+    # 3. The penalty trains the critic: it must keep a graph to the critic's parameters.
+    expect(out.requires_grad,
+           "the penalty has no gradient w.r.t. the critic's parameters, so adding it to the critic's loss would "
+           "not train the critic at all: the gradient that torch.autograd.grad returns is a constant unless you "
+           "ask it to build a graph of its own (create_graph=True)")
+    params = list(critic.parameters())
+    try:
+        got_grads = torch.autograd.grad(out, params, allow_unused=True)
+    except RuntimeError as err:
+        expect(False, f"the penalty cannot be differentiated w.r.t. the critic's parameters ({str(err).splitlines()[0]}"
+                      "): compute the gradient with create_graph=True and do not call backward() inside")
+    # (the last bias does not change the slope: the penalty does not depend on it)
+    want_grads = torch.autograd.grad(want, list(ref_critic.parameters()), allow_unused=True)
+    expect(all(a is not None for a, b in zip(got_grads, want_grads, strict=True) if b is not None),
+           "the penalty does not depend on all of the critic's weights: keep the graph from the critic's scores "
+           "through the gradient (create_graph=True), no .detach() on the way")
+    expect(all(b is None or torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-4)
+               for a, b in zip(got_grads, want_grads, strict=True)),
+           "the penalty's gradient w.r.t. the critic's parameters differs from the reference's although its value "
+           "matches: is a part of it detached (e.g. the gradient or its norm)? The graph must run through "
+           "torch.autograd.grad(..., create_graph=True)")
+    expect(not real.requires_grad and not fake.requires_grad,
+           "your function switched on requires_grad of `real` or `fake` (the caller's tensors): make x_hat, a new "
+           "tensor, require grad instead")
+
+    # 4. mix=None: one random weight per sample, uniform on [0, 1].
+    critic = _Critic()
+    real, fake = _gp_data(400, 2)
+    out = _call_gp(gradient_penalty, critic, real, fake, None)
+    expect(out is not None, "gradient_penalty(critic, real, fake) (mix=None) returned None: draw the weights when "
+                            "mix is None, then go on as with given weights")
+    expect(torch.is_tensor(out) and out.dim() == 0,
+           "with mix=None the result should be a 0-d tensor as well")
+    expect(len(critic.seen) > 0, "with mix=None the critic was never called")
+    w = _weights_seen(critic.seen, real, fake)
+    expect(w is not None, "with mix=None the critic never saw points between real and fake: draw one weight per "
+                          "sample and build x_hat = mix * real + (1 - mix) * fake")
+    expect(torch.allclose(w, w[:, :1].expand_as(w), atol=1e-4),
+           "with mix=None the weight varies between the coordinates of a sample: draw ONE weight per sample, shape "
+           "(N, 1, 1, ...) (torch.rand(N, 1, ...)), not one per coordinate")
+    w = w[:, 0]
+    expect(w.std() > 0.05,
+           f"with mix=None every sample got the same weight ({w[0].item():.3g}): draw one weight PER SAMPLE, "
+           "torch.rand(N, ...), not one for the whole batch, so that the penalty looks at many places between the "
+           "two distributions")
+    expect(w.min() >= -1e-6 and w.max() <= 1 + 1e-6,
+           f"with mix=None some weights lie outside [0, 1] (from {w.min().item():.3g} to {w.max().item():.3g}): "
+           "draw them uniformly on [0, 1] (torch.rand), not from a normal distribution (torch.randn), so that x_hat "
+           "lies BETWEEN real and fake")
+    expect(abs(w.mean().item() - 0.5) < 0.1 and abs(w.std().item() - 0.2887) < 0.07,
+           f"with mix=None the weights do not look uniform on [0, 1] (mean {w.mean().item():.3g}, std "
+           f"{w.std().item():.3g}; uniform gives 0.5 and 0.289): draw them with torch.rand")
+    want = reference(_Critic(), real, fake, w.float())
+    expect_close(out.detach().double(), want.detach().double(), "the penalty with mix=None", atol=1e-4,
+                 hint="with the weights you drew, the value differs from the one with the same weights given: "
+                      "use the same computation for both")
+    return "per-sample interpolates, the critic's gradient there (create_graph=True), mean (||grad|| - 1)^2"

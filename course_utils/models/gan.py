@@ -233,16 +233,24 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non-saturating") -> t
     raise ValueError(f"unknown generator loss {kind!r}: expected 'non-saturating' or 'saturating'")
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     mix: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP's penalty: mean (||grad_x critic(x_hat)|| - 1)^2 at random points x_hat between real and fake.
 
-    real, fake: float tensors of the same shape (N, ...). Returns a 0-d tensor >= 0 that keeps a
-    graph to the critic's parameters (it is part of the critic's loss).
+    real, fake: float tensors of the same shape (N, ...). x_hat_i = mix_i * real_i + (1 - mix_i) * fake_i
+    with one weight per sample: ``mix`` float (N,) in [0, 1], or None to draw them uniformly at random.
+    Returns a 0-d tensor >= 0 that keeps a graph to the critic's parameters (it is part of the critic's loss).
     """
     if not torch.is_tensor(real) or not torch.is_tensor(fake) or real.shape != fake.shape:
         shapes = [tuple(t.shape) if torch.is_tensor(t) else type(t).__name__ for t in (real, fake)]
         raise ValueError(f"real and fake must be tensors of the same shape, got {shapes[0]} and {shapes[1]}")
-    mix = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
+    if mix is None:
+        mix = torch.rand(len(real), *[1] * (real.dim() - 1), device=real.device)
+    elif not torch.is_tensor(mix) or mix.shape != (len(real),):
+        shape = tuple(mix.shape) if torch.is_tensor(mix) else type(mix).__name__
+        raise ValueError(f"mix must be a tensor of shape ({len(real)},), one weight per sample, got {shape}")
+    else:
+        mix = mix.to(real.device).reshape(len(real), *[1] * (real.dim() - 1))
     x_hat = (mix * real + (1 - mix) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
