@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import exercise_check, expect, expect_close, expect_shape
+from .questions import choices, number
 
 LOGITS_HINT = ("these are logits (any real number), not probabilities: turn them into log-probabilities "
                "with F.logsigmoid (log D = logsigmoid(a), log(1 - D) = logsigmoid(-a)) or use "
@@ -690,3 +691,54 @@ def check_gradient_penalty(gradient_penalty):
                  hint="with the weights you drew, the value differs from the one with the same weights given: "
                       "use the same computation for both")
     return "per-sample interpolates, the critic's gradient there (create_graph=True), mean (||grad|| - 1)^2"
+
+
+# --- conceptual questions (notebook 06) ---------------------------------------------------------------
+
+number(
+    "gan_dstar_three_to_one", 0.75,
+    "D*(x) = p_data / (p_data + p_g) = 3 / (3 + 1) = 0.75: the discriminator's best guess is the share of the "
+    "samples near x that are real. It is 1/2 only where the two densities agree, which is why the game's "
+    "optimum p_g = p_data leaves it at 1/2 everywhere.",
+    {3: "that is the density ratio p_data / p_g itself; D* is a probability, p_data / (p_data + p_g)",
+     0.25: "that is p_g / (p_data + p_g), the probability that x is FAKE; D(x) is the probability that x is real",
+     0.5: "D* is 1/2 only where the two densities agree; here real data is three times as dense",
+     1: "D* reaches 1 only where the generator puts no samples at all (p_g = 0); here both densities are positive",
+     1 / 3: "that is p_g / p_data; D* compares p_data with the SUM p_data + p_g",
+     2 / 3: "D* = p_data / (p_data + p_g): with p_data = 3 p_g that is 3 / (3 + 1)"},
+    tolerance=0.01)
+
+number(
+    "gan_ns_gradient_ratio", 49,
+    "per fake, the saturating loss log(1 - D) has d/da = -D = -0.02 and the non-saturating -log D has "
+    "d/da = -(1 - D) = -0.98: a ratio (1 - D) / D = 49. The weaker the fakes, the larger the ratio, which is "
+    "why the non-saturating loss is used: it gives the generator a strong signal exactly when it is losing.",
+    {50: "that is 1 / D, as if the non-saturating gradient were 1: it is -(1 - D) = -0.98, so the ratio is "
+         "(1 - D) / D",
+     1 / 49: "that is the ratio the other way round: the saturating gradient (-D) over the non-saturating one "
+             "(-(1 - D)); the non-saturating one is the LARGER",
+     1: "both losses push D(G(z)) up, but with different slopes: d/da log(1 - sigmoid(a)) = -D, d/da "
+        "(-log sigmoid(a)) = -(1 - D)",
+     0.98: "that is the non-saturating gradient itself, 1 - D; divide it by the saturating one, D",
+     0.02: "that is the saturating gradient itself, D; the question asks how many times larger the "
+           "non-saturating one (1 - D) is",
+     193.6: "that is the ratio of the two losses' VALUES (-log 0.02 over -log 0.98); the generator learns from "
+            "their slopes with respect to the logit, -(1 - D) and -D"},
+    tolerance=0.005)
+
+choices(
+    "gan_mode_collapse", {"a", "c"},
+    "a collapsed generator draws a few modes, and often draws them well: its high-quality share can stay high "
+    "while modes_covered drops. Only a number that counts WHICH modes get samples reveals the collapse (on "
+    "digits: the histogram of predicted classes in section 8).",
+    {"a": "that is what collapse looks like: the generator found a few places the discriminator accepts and "
+          "stays there, so the other modes get no samples",
+     "b": "a blurry ring between the modes is LOW QUALITY (samples far from every mode), as the WGAN-GP run's "
+          "more diffuse samples show in part; a collapsed generator puts its samples on a few modes, often sharply",
+     "c": "modes_covered counts the modes that get at least a fifth of their fair share of high-quality "
+          "samples: exactly what collapse takes away",
+     "d": "the high-quality share counts samples close to SOME mode, whichever; a generator that draws two modes "
+          "sharply scores high on it while covering a quarter of the ring",
+     "e": "the losses measure each player against the current opponent, not the coverage of the data: a "
+          "collapsed generator can come with ordinary-looking losses, and a discriminator loss near 0 means a "
+          "discriminator that wins, with or without collapse"})
