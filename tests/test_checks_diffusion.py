@@ -10,6 +10,8 @@ from course_utils.checks.diffusion import (
     check_ddim_step,
     check_ddpm_step,
     check_diffusion_loss,
+    check_euler_sample,
+    check_flow_matching_loss,
     check_q_sample,
 )
 from course_utils.models import diffusion
@@ -36,14 +38,14 @@ def col(v, x):
 
 
 @pytest.mark.parametrize("check", [check_q_sample, check_diffusion_loss, check_ddpm_step, check_ddim_step,
-                                   check_cfg_combine])
+                                   check_cfg_combine, check_flow_matching_loss, check_euler_sample])
 def test_stub_fails_with_the_not_implemented_hint(check):
     result = check(stub)
     assert not result.passed and result.message == NOT_IMPLEMENTED_HINT
 
 
 @pytest.mark.parametrize("check", [check_q_sample, check_diffusion_loss, check_ddpm_step, check_ddim_step,
-                                   check_cfg_combine])
+                                   check_cfg_combine, check_flow_matching_loss, check_euler_sample])
 def test_none_and_garbage_get_a_message(check):
     for fn in (lambda *a: None, lambda *a: 3.0, lambda *a: torch.zeros(2, dtype=torch.int64),
                lambda *a: 1 / 0, lambda *a: torch.zeros(7, 7, dtype=torch.float64)):
@@ -254,3 +256,210 @@ def test_loss_with_one_step_for_the_whole_batch_gets_a_message():
         x_t = q_solution(x0, torch.full((len(x0),), t), noise, schedule)
         return F.mse_loss(net(x_t, t, diffusion.drop_labels(labels, p_uncond, null_label)), noise)
     fails_with(check_diffusion_loss(one_step), "one step per sample")
+
+
+# --- the listed mistakes of the existing exercises, each named -------------------------------------------
+
+def test_ddpm_noise_coefficient_without_its_root_is_named():
+    def no_root(x, eps, t, s, noise):
+        mean = (x - s.betas[t] / (1 - s.alpha_bars[t]) * eps) / s.alphas[t].sqrt()
+        if t == 0:
+            return mean
+        return mean + (s.betas[t] * (1 - s.alpha_bars[t - 1]) / (1 - s.alpha_bars[t])).sqrt() * noise
+    fails_with(check_ddpm_step(no_root), "square root")
+
+
+def test_loss_with_one_step_expanded_over_the_batch_is_named():
+    def one_step(net, x0, labels, schedule, p_uncond, null_label):
+        t = torch.randint(0, schedule.T, (1,)).expand(len(x0))
+        noise = torch.randn_like(x0)
+        return F.mse_loss(net(q_solution(x0, t, noise, schedule), t,
+                              diffusion.drop_labels(labels, p_uncond, null_label)), noise)
+    fails_with(check_diffusion_loss(one_step), "PER SAMPLE")
+
+
+def test_loss_with_every_label_dropped_is_named():
+    fails_with(check_diffusion_loss(loss_variant(fixed_p=1.0)), "every label was dropped")
+
+
+def test_loss_with_the_target_negated_is_named():
+    def negated(net, x0, labels, schedule, p_uncond, null_label):
+        t = torch.randint(0, schedule.T, (len(x0),))
+        noise = torch.randn_like(x0)
+        y = diffusion.drop_labels(labels, p_uncond, null_label)
+        return F.mse_loss(net(q_solution(x0, t, noise, schedule), t, y), -noise)
+    fails_with(check_diffusion_loss(negated), "wrong sign")
+
+
+def test_cfg_dividing_by_the_scale_is_named():
+    fails_with(check_cfg_combine(lambda c, u, w: u + (c - u) / w if w else u), "multiply the difference")
+
+
+# --- flow matching: the loss ----------------------------------------------------------------------------
+
+def flow_variant(*, t_kind="rand", path="straight", target="velocity", drop=True, keep_prob=False, fixed_p=None,
+                 reduce="mean", detach=False, pass_labels=True, net_t="same", clean=False):
+    def fn(net, x0, labels, p_uncond, null_label):
+        n = len(x0)
+        t = {"rand": lambda: torch.rand(n), "one": lambda: torch.rand(1).expand(n), "scalar": lambda: torch.rand(()),
+             "randint": lambda: torch.randint(0, 2, (n,)).float(), "randn": lambda: torch.randn(n),
+             "squared": lambda: torch.rand(n) ** 2}[t_kind]()
+        eps = torch.randn_like(x0)
+        tt = t.reshape(-1, *[1] * (x0.dim() - 1)) if t.dim() else t
+        x_t = {"straight": (1 - tt) * x0 + tt * eps, "reversed": tt * x0 + (1 - tt) * eps,
+               "roots": (1 - tt).sqrt() * x0 + tt.sqrt() * eps}[path]
+        if clean:
+            x_t = x0
+        p = p_uncond if fixed_p is None else fixed_p
+        dropped = torch.rand(n) < (1 - p if keep_prob else p)
+        y = torch.where(dropped, torch.full_like(labels, null_label), labels) if drop else labels
+        t_net = {"same": t, "column": tt, "fresh": torch.rand(n)}[net_t]
+        pred = net(x_t, t_net, y) if pass_labels else net(x_t, t_net)
+        goal = {"velocity": eps - x0, "sign": x0 - eps, "noise": eps, "x0": x0}[target]
+        err = (pred - goal).pow(2)
+        out = {"mean": err.mean(), "sum": err.sum(), "per_sample": err.sum(1).mean(), "sqrt": err.mean().sqrt(),
+               "abs": (pred - goal).abs().mean()}[reduce]
+        return out.detach() if detach else out
+    return fn
+
+
+def test_flow_loss_solutions_pass():
+    assert check_flow_matching_loss(flow_variant()).passed
+    assert check_flow_matching_loss(diffusion.flow_loss).passed
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (flow_variant(t_kind="one"), "same time t"),
+    (flow_variant(t_kind="scalar"), "one t for the whole batch"),
+    (flow_variant(t_kind="randint"), "whole numbers"),
+    (flow_variant(t_kind="randn"), "time in [0, 1]"),
+    (flow_variant(t_kind="squared"), "not uniform"),
+    (flow_variant(net_t="column"), "shape (N,)"),
+    (flow_variant(net_t="fresh"), "same t for x_t and for the network"),
+    (flow_variant(path="reversed"), "other way"),
+    (flow_variant(path="roots"), "square roots"),
+    (flow_variant(clean=True), "clean x0"),
+    (flow_variant(target="sign"), "wrong sign"),
+    (flow_variant(target="noise"), "not the noise eps alone"),
+    (flow_variant(target="x0"), "not the clean x0"),
+    (flow_variant(drop=False), "never dropped"),
+    (flow_variant(keep_prob=True), "instead of dropping"),
+    (flow_variant(fixed_p=0.3), "p_uncond = 0"),
+    (flow_variant(fixed_p=1.0), "every label was dropped"),
+    (flow_variant(reduce="sum"), "sum"),
+    (flow_variant(reduce="per_sample"), "each sample's entries"),
+    (flow_variant(reduce="sqrt"), "square root of the mean"),
+    (flow_variant(reduce="abs"), "ABSOLUTE"),
+    (flow_variant(detach=True), "no gradient"),
+    (flow_variant(pass_labels=False), "without labels"),
+])
+def test_flow_loss_mistakes_are_named(wrong, words):
+    fails_with(check_flow_matching_loss(wrong), words)
+
+
+def test_flow_loss_that_changes_the_labels_in_place_is_named():
+    def in_place(net, x0, labels, p_uncond, null_label):
+        labels[torch.rand(len(labels)) < p_uncond] = null_label
+        return flow_variant(drop=False)(net, x0, labels, p_uncond, null_label)
+    fails_with(check_flow_matching_loss(in_place), "changed its inputs")
+
+
+# --- flow matching: the Euler sampler -------------------------------------------------------------------
+
+def euler_variant(*, times="down", sign=1.0, dt_scale=True, skip_last=False, extra=False, at_end=False,
+                  t_as="tensor", pass_labels=True, noise_each=False, in_place=False, return_path=False,
+                  fresh_start=False, stale=False):
+    def fn(net, noise, steps, labels=None):
+        grid = torch.linspace(1, 0, steps + 1) if times == "down" else torch.linspace(0, 1, steps + 1)
+        pairs = list(zip(grid[:-1].tolist(), grid[1:].tolist(), strict=True))
+        if skip_last:
+            pairs = pairs[:-1]
+        if extra:
+            pairs = pairs + [(pairs[-1][1], pairs[-1][1])]
+        x = torch.randn_like(noise) if fresh_start else noise
+        path, out = [x], x
+        for t, t_next in pairs:
+            when = t_next if at_end else t
+            t_in = {"tensor": torch.full((len(x),), when), "float": when, "one": torch.tensor([when]),
+                    "int": torch.full((len(x),), round(when))}[t_as]
+            v = net(x, t_in, labels) if pass_labels else net(x, t_in)
+            step = sign * (t_next - t) if dt_scale else -sign
+            if in_place:
+                x += step * v
+            else:
+                x = x + step * v
+            if noise_each:
+                x = x + 0.01 * torch.randn_like(x)
+            path.append(x)
+            out = path[-2] if stale else x
+        return path if return_path else out
+    return fn
+
+
+def test_euler_solutions_pass():
+    assert check_euler_sample(euler_variant()).passed
+    assert check_euler_sample(diffusion.euler_sample).passed
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (euler_variant(times="up"), "from 0 up"),
+    (euler_variant(times="up", sign=-1.0), "from 0 up"),
+    (euler_variant(sign=-1.0), "wrong sign"),
+    (euler_variant(dt_scale=False), "multiply the velocity by the time step"),
+    (euler_variant(skip_last=True), "last step is skipped"),
+    (euler_variant(extra=True), "one pass too many"),
+    (euler_variant(at_end=True), "END of each step"),
+    (euler_variant(t_as="float"), "float tensor of shape (N,)"),
+    (euler_variant(t_as="one"), "float tensor of shape (N,)"),
+    (euler_variant(t_as="int"), "float tensor of shape (N,)"),
+    (euler_variant(pass_labels=False), "did not get the labels"),
+    (euler_variant(noise_each=True), "no fresh noise"),
+    (euler_variant(in_place=True), "in place"),
+    (euler_variant(return_path=True), "return only the final samples"),
+    (euler_variant(fresh_start=True), "noise itself"),
+    (euler_variant(stale=True), "last step is not returned"),
+])
+def test_euler_mistakes_are_named(wrong, words):
+    fails_with(check_euler_sample(wrong), words)
+
+
+def test_euler_with_too_few_points_in_the_grid_is_named():
+    def grid_of_steps_points(net, noise, steps, labels=None):
+        x, grid = noise, torch.linspace(1, 0, steps)  # steps points: one step fewer
+        for t, t_next in zip(grid[:-1].tolist(), grid[1:].tolist(), strict=True):
+            x = x + (t_next - t) * net(x, torch.full((len(x),), t), labels)
+        return x
+    fails_with(check_euler_sample(grid_of_steps_points), "last step is skipped")
+
+
+# --- every check of notebook 08 survives a broken answer with a message ---------------------------------
+
+SOLVED = {check_q_sample: diffusion.q_sample, check_diffusion_loss: diffusion.diffusion_loss,
+          check_ddpm_step: diffusion.ddpm_step, check_ddim_step: diffusion.ddim_step,
+          check_cfg_combine: diffusion.cfg_combine, check_flow_matching_loss: diffusion.flow_loss,
+          check_euler_sample: diffusion.euler_sample}
+
+
+def broken(fn, how):
+    def wrapper(*args, **kwargs):
+        if how == "raise":
+            raise ValueError("something went wrong in the student's code")
+        out = fn(*args, **kwargs)
+        return {"none": None, "string": "not a result", "float64": out.double(), "shape": out.unsqueeze(0),
+                "numpy": out.detach().numpy()}[how]
+    return wrapper
+
+
+@pytest.mark.parametrize("how", ["none", "raise", "float64", "shape", "string", "numpy"])
+@pytest.mark.parametrize("check", list(SOLVED), ids=lambda c: c.__name__)
+def test_broken_answers_get_a_message_not_a_crash(check, how):
+    result = check(broken(SOLVED[check], how))
+    assert result.message and "the check could not use" not in result.message, result.message
+    if how == "float64":
+        assert result.passed, result.message
+    else:
+        assert not result.passed, f"{how}: passed"
+    if how == "none":
+        assert "returned None" in result.message, result.message
+    if how == "raise":
+        assert "your code raised ValueError" in result.message, result.message

@@ -6,15 +6,26 @@ ancestral step, one DDIM step and the classifier-free guidance combination.
     check_ddpm_step(ddpm_step)             # (x_t, eps, t, schedule, noise) -> x_{t-1}
     check_ddim_step(ddim_step)             # (x_t, eps, t, t_prev, schedule) -> x_{t_prev}
     check_cfg_combine(cfg_combine)         # (eps_cond, eps_uncond, scale) -> guided prediction
+    check_flow_matching_loss(flow_matching_loss)  # (net, x0, labels, p_uncond, null_label) -> 0-d loss
+    check_euler_sample(euler_sample)       # (net, noise, steps, labels) -> samples at t = 0
 
 Each check runs on a short schedule (T = 10) whose alpha_t and alpha_bar_t differ clearly, compares
 with the reference formula in float64, and names the typical mistake when the answer matches one of
 its wrong versions (alpha_t for alpha_bar_t, a missing square root, a step off by one, beta_t for the
 posterior variance, noise at the last step, guidance weights swapped, labels never dropped). The loss
-is checked through a spy network that records what it is called with.
+is checked through a spy network that records what it is called with. The flow-matching loss is judged the
+same way (the time and the noise each sample got are read back from what the network saw), and the Euler
+sampler on a velocity field whose paths are straight lines, which Euler's method follows exactly: from the
+times the network is asked about and the step each update takes, the check names a wrong direction of time,
+a step of the wrong sign or size, a skipped or extra step.
+
+The notebook's conceptual questions are registered at the end (diff_alpha_bar_end, diff_passes_ratio,
+diff_family).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -22,6 +33,7 @@ from torch import nn
 from ..models.diffusion import Schedule, schedule_from_betas
 from . import exercise_check, expect, expect_close, expect_shape
 from .pixel_models import name_mistake
+from .questions import choice, choices, number
 
 ALPHA_HINT = ("you used alpha_t (schedule.alphas, one step's share) where alpha_bar_t (schedule.alpha_bars, the "
               "product over all steps up to t) is meant")
@@ -134,12 +146,14 @@ class _SpyNet(nn.Module):
         self.w = nn.Parameter(torch.tensor(0.5))
         self.null_label = null_label
         self.calls: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = []
+        self.t_shapes: list[tuple[int, ...] | None] = []
 
     def forward(self, x_t, t=None, labels=None):
         def kept(v):
             return None if v is None else torch.as_tensor(v).detach().reshape(-1).clone()
 
         self.calls.append((x_t.detach().clone(), kept(t), kept(labels)))
+        self.t_shapes.append(None if t is None else tuple(torch.as_tensor(t).shape))
         return self.w * x_t
 
 
@@ -154,8 +168,29 @@ def _standard_noise(x_t, x0, signal: torch.Tensor, t: torch.Tensor, sqrt: bool =
     return eps, bool((eps.std() - 1).abs() < 0.06 and eps.mean().abs() < 0.06 and corr.abs() < 0.06)
 
 
-def _loss_call(diffusion_loss, n: int, p_uncond: float, seed: int):
-    s = check_schedule()
+def _expect_label_dropout(seen: torch.Tensor, labels: torch.Tensor, null_label: int, p: float) -> None:
+    """The labels the network saw are the given ones, each replaced by null_label with probability p."""
+    expect(seen.shape == labels.shape, f"the network got labels of shape {tuple(seen.shape)} for a batch of "
+                                       f"{len(labels)}: one label per sample, (N,)")
+    dropped = seen == null_label
+    share = dropped.float().mean().item()
+    expect(share > 0, "labels are never dropped: replace each label by null_label with probability p_uncond, "
+                      "otherwise the network never learns the unconditional prediction that guidance needs")
+    expect(share < 1, "every label was dropped: replace each one by null_label with probability p_uncond only, "
+                      "or the network never learns the conditional prediction")
+    expect(abs(share - (1 - p)) > 0.05 or abs(share - p) < 0.05,
+           f"{share:.0%} of the labels were dropped with p_uncond = {p}: you kept each label with probability "
+           "p_uncond instead of dropping it with that probability")
+    expect(abs(share - p) < 0.05, f"{share:.0%} of the labels were dropped with p_uncond = {p}: drop each one "
+                                  "independently with probability p_uncond (torch.rand(N) < p_uncond)")
+    expect(bool((seen[~dropped] == labels[~dropped]).all()),
+           "labels that were not dropped changed: keep them as they are")
+
+
+def _loss_call(loss_fn, n: int, p_uncond: float, seed: int, schedule: bool = True):
+    """Run a student's loss on n 2-D points with a spy network, under a fixed seed; ``schedule``: the loss takes
+    a schedule (diffusion) or not (flow matching). Returns (schedule or None, x0, labels, spy, the loss)."""
+    s = check_schedule() if schedule else None
     gen = torch.Generator().manual_seed(seed)
     x0 = torch.rand(n, 2, generator=gen) * 2 - 1
     labels = torch.randint(0, 7, (n,), generator=gen)
@@ -163,10 +198,41 @@ def _loss_call(diffusion_loss, n: int, p_uncond: float, seed: int):
     before = (x0.clone(), labels.clone())
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        out = _call(diffusion_loss, net, x0, labels, s, p_uncond, 7)
+        out = _call(loss_fn, net, x0, labels, *([s] if schedule else []), p_uncond, 7)
     expect(torch.equal(x0, before[0]) and torch.equal(labels, before[1]),
            "your function changed its inputs (x0 or labels): drop labels into a NEW tensor (torch.where)")
     return s, x0, labels, net, out
+
+
+def _spy_inputs(net: _SpyNet, n: int, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x_t, t and labels the spy network saw, after checking that it saw the whole batch once, with t and labels."""
+    expect(len(net.calls) > 0, f"the network was never called: the loss compares net(x_t, t, labels) with {what}")
+    total = sum(len(c[0]) for c in net.calls)
+    expect(total == n, f"the network saw {total} samples for a batch of {n}: call it once on the whole batch "
+                       "of noisy samples x_t")
+    expect(all(c[1] is not None for c in net.calls), "the network was called without t: net(x_t, t, labels)")
+    expect(all(c[2] is not None for c in net.calls),
+           "the network was called without labels: pass the labels (after dropping some) as net(x_t, t, labels)")
+    return tuple(torch.cat([c[i] for c in net.calls]) for i in range(3))
+
+
+def _expect_loss_tensor(out, name: str) -> None:
+    expect(out is not None, f"{name} returned None: did you forget the `return`?")
+    expect(torch.is_tensor(out), f"{name} should return a torch tensor, got {type(out).__name__}")
+    expect(out.dim() == 0, f"the loss has shape {tuple(out.shape)}: average over everything with .mean() "
+                           "(or F.mse_loss) to get one number")
+    expect(out.is_floating_point(), f"the loss has dtype {out.dtype}: it should be a float tensor")
+
+
+def _reduction_mistakes(pred: torch.Tensor, target: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
+    """The loss values of the usual slips in turning (pred - target) into one number."""
+    err = (pred - target).pow(2)
+    return [(err.sum(), "the loss is a sum: take the mean over all entries (F.mse_loss)"),
+            (err.flatten(1).sum(1).mean(), "the loss sums over each sample's entries: take the mean over all "
+                                           "entries (F.mse_loss), so its scale does not depend on the size"),
+            (err.mean().sqrt(), "the loss is the square root of the mean squared error: drop the sqrt"),
+            ((pred - target).abs().mean(), "this is the mean ABSOLUTE error: the loss squares the difference"),
+            (-err.mean(), "the loss has the wrong sign")]
 
 
 @exercise_check
@@ -174,21 +240,11 @@ def check_diffusion_loss(diffusion_loss):
     """``diffusion_loss(net, x0 (N, ...), labels (N,), schedule, p_uncond, null_label)`` -> 0-d loss."""
     n, p = 4000, 0.3
     s, x0, labels, net, out = _loss_call(diffusion_loss, n, p, seed=3)
-    expect(out is not None, "diffusion_loss returned None: did you forget the `return`?")
-    expect(torch.is_tensor(out), f"diffusion_loss should return a torch tensor, got {type(out).__name__}")
-    expect(out.dim() == 0, f"the loss has shape {tuple(out.shape)}: average over everything with .mean() "
-                           "(or F.mse_loss) to get one number")
-    expect(len(net.calls) > 0, "the network was never called: the loss compares net(x_t, t, labels) with the noise")
-    total = sum(len(c[0]) for c in net.calls)
-    expect(total == n, f"the network saw {total} samples for a batch of {n}: call it once on the whole batch "
-                       "of noisy samples x_t")
-    x_t = torch.cat([c[0] for c in net.calls])
-    expect(all(c[1] is not None for c in net.calls), "the network was called without t: net(x_t, t, labels)")
-    expect(all(c[2] is not None for c in net.calls),
-           "the network was called without labels: pass the labels (after dropping some) as net(x_t, t, labels)")
-    t = torch.cat([c[1] for c in net.calls])
-    seen = torch.cat([c[2] for c in net.calls])
+    _expect_loss_tensor(out, "diffusion_loss")
+    x_t, t, seen = _spy_inputs(net, n, "the noise")
     expect(t.shape == (n,), f"t given to the network has shape {tuple(t.shape)}: one step per sample, (N,)")
+    expect(len(t.unique()) > 1, "every sample got the same step t: draw one step PER SAMPLE, "
+                                "torch.randint(0, T, (N,)), so that one batch trains many noise levels")
     expect(not t.is_floating_point() or bool((t == t.round()).all()),
            "t holds fractions: draw integer steps with torch.randint(0, T, (N,))")
     t = t.long()
@@ -199,17 +255,7 @@ def check_diffusion_loss(diffusion_loss):
     expect(int(t.max()) == s.T - 1, f"t never reaches the last step T-1 = {s.T - 1}: torch.randint's upper end is "
                                      "exclusive, so use torch.randint(0, T, (N,))")
     expect(len(t.unique()) == s.T, "some steps are never drawn: t should be uniform over 0, ..., T-1")
-    dropped = seen == net.null_label
-    share = dropped.float().mean().item()
-    expect(share > 0, "labels are never dropped: replace each label by null_label with probability p_uncond, "
-                      "otherwise the network never learns the unconditional prediction that guidance needs")
-    expect(abs(share - (1 - p)) > 0.05 or abs(share - p) < 0.05,
-           f"{share:.0%} of the labels were dropped with p_uncond = {p}: you kept each label with probability "
-           "p_uncond instead of dropping it with that probability")
-    expect(abs(share - p) < 0.05, f"{share:.0%} of the labels were dropped with p_uncond = {p}: drop each one "
-                                  "independently with probability p_uncond (torch.rand(N) < p_uncond)")
-    expect(bool((seen[~dropped] == labels[~dropped]).all()),
-           "labels that were not dropped changed: keep them as they are")
+    _expect_label_dropout(seen, labels, net.null_label, p)
 
     ab = s.alpha_bars.double()
     eps, ok = _standard_noise(x_t, x0, ab, t)
@@ -230,12 +276,8 @@ def check_diffusion_loss(diffusion_loss):
     if not torch.allclose(out_d, right, rtol=1e-3, atol=1e-6):
         hint = name_mistake(out_d, [
             ((pred - x0.double()).pow(2).mean(), "the target is the NOISE eps that made x_t, not the clean x0"),
-            ((pred - eps).pow(2).sum(), "the loss is a sum: take the mean over all entries (F.mse_loss)"),
-            ((pred - eps).pow(2).sum(1).mean(), "the loss sums over each sample's entries: take the mean over "
-                                                "all entries (F.mse_loss), so its scale does not depend on the size"),
-            ((pred - eps).pow(2).mean().sqrt(), "the loss is the square root of the mean squared error: drop the sqrt"),
-            ((pred - eps).abs().mean(), "this is the mean ABSOLUTE error: the simplified ELBO squares the difference"),
-            (-(pred - eps).pow(2).mean(), "the loss has the wrong sign"),
+            ((pred + eps).pow(2).mean(), "the target has the wrong sign: the network predicts the noise eps itself"),
+            *_reduction_mistakes(pred, eps),
         ], right, tol=1e-3)
         expect(hint is None, f"the loss value is wrong: {hint}")
         expect_close(out_d, right, "the loss", rtol=1e-3,
@@ -416,3 +458,284 @@ def check_cfg_combine(cfg_combine):
         expect_close(out, right, f"cfg_combine with scale {scale}",
                      hint="expected eps_uncond + scale * (eps_cond - eps_uncond)")
     return "scale 0: unconditional, 1: conditional, above 1: beyond the conditional prediction"
+
+
+# --- flow matching: the loss -----------------------------------------------------------------------
+
+FLOW_PATH = "x_t = (1 - t) x0 + t eps: the data at t = 0, the noise at t = 1"
+
+
+def _flow_noise(x_t, x0, t, path: str = "straight") -> torch.Tensor:
+    """The noise eps implied by x_t on a candidate path, for the samples whose t keeps it well conditioned."""
+    x_t, x0, tt = x_t.double(), x0.double(), _col(t, x0)
+    if path == "straight":      # x_t = (1 - t) x0 + t eps
+        return (x_t - (1 - tt) * x0) / tt
+    if path == "reversed":      # x_t = t x0 + (1 - t) eps
+        return (x_t - tt * x0) / (1 - tt)
+    return (x_t - (1 - tt).sqrt() * x0) / tt.sqrt()   # "roots": x_t = sqrt(1 - t) x0 + sqrt(t) eps
+
+
+def _looks_standard(eps: torch.Tensor, x0: torch.Tensor) -> bool:
+    """eps looks like N(0, I) noise drawn independently of x0."""
+    if len(eps) < 100 or not torch.isfinite(eps).all():
+        return False
+    corr = torch.corrcoef(torch.stack([eps.flatten(), x0.double().flatten()]))[0, 1]
+    return bool((eps.std() - 1).abs() < 0.06 and eps.mean().abs() < 0.06 and corr.abs() < 0.06)
+
+
+@exercise_check
+def check_flow_matching_loss(flow_matching_loss):
+    """``flow_matching_loss(net, x0 (N, ...), labels (N,), p_uncond, null_label)`` -> 0-d loss."""
+    n, p = 4000, 0.3
+    _, x0, labels, net, out = _loss_call(flow_matching_loss, n, p, seed=13, schedule=False)
+    _expect_loss_tensor(out, "flow_matching_loss")
+    x_t, t, seen = _spy_inputs(net, n, "the velocity eps - x0")
+    for shape, call in zip(net.t_shapes, net.calls, strict=True):
+        expect(math.prod(shape) > 1, "the network got one t for the whole batch: draw one time PER SAMPLE, "
+                                     "torch.rand(N), so that one batch trains the whole path from data to noise")
+        expect(shape == (len(call[0]),), f"the network got t of shape {shape}: give it one time per sample, shape "
+                                         "(N,) (the reshaped copy that broadcasts over x0 is for the arithmetic)")
+    expect(t.is_floating_point() and not bool((t == t.round()).all()),
+           "t holds whole numbers only: flow matching's time is continuous, uniform in [0, 1] (torch.rand), not a "
+           "step index")
+    t = t.double()
+    expect(len(t.unique()) > 1, "every sample got the same time t: draw one t PER SAMPLE, torch.rand(N), so that "
+                                "one batch trains the whole path from data to noise")
+    expect(float(t.min()) >= 0 and float(t.max()) <= 1, f"t runs from {float(t.min()):.3g} to {float(t.max()):.3g}: "
+                                                        "it is a time in [0, 1], uniform (torch.rand, not torch.randn)")
+    expect(abs(float(t.mean()) - 0.5) < 0.03 and abs(float(t.std()) - 12 ** -0.5) < 0.03
+           and float(t.min()) < 0.02 and float(t.max()) > 0.98,
+           f"t is not uniform on [0, 1] (mean {float(t.mean()):.3f}, from {float(t.min()):.3f} to "
+           f"{float(t.max()):.3f}): draw it with torch.rand(N), every time equally likely")
+    _expect_label_dropout(seen, labels, net.null_label, p)
+
+    expect(not torch.allclose(x_t.double(), x0.double()), "the network saw the clean x0: give it the point x_t "
+                                                          "on the path between x0 and the noise")
+    inner = (t > 0.05) & (t < 0.95)  # where the implied noise is well conditioned on every candidate path
+    eps = _flow_noise(x_t, x0, t)
+    if not _looks_standard(eps[inner], x0[inner]):
+        for path, hint in (("reversed", "x_t runs the other way: " + FLOW_PATH),
+                           ("roots", "x_t mixes x0 and eps with square roots, as diffusion does; flow matching "
+                                     "follows the straight line " + FLOW_PATH)):
+            expect(not _looks_standard(_flow_noise(x_t, x0, t, path)[inner], x0[inner]), hint)
+        expect(False, "x_t is not (1 - t) x0 + t eps with fresh noise eps ~ N(0, I) for the t the network was given: "
+                      "use the same t for x_t and for the network, and torch.randn_like(x0) for eps")
+
+    pred, x0d = 0.5 * x_t.double(), x0.double()
+    right = (pred - (eps - x0d)).pow(2).mean()
+    out_d = out.detach().double()
+    if not torch.allclose(out_d, right, rtol=1e-3, atol=1e-6):
+        hint = name_mistake(out_d, [
+            ((pred - (x0d - eps)).pow(2).mean(), "the target has the wrong sign: along x_t = (1 - t) x0 + t eps the "
+                                                 "velocity dx_t/dt is eps - x0, from the data towards the noise"),
+            ((pred - eps).pow(2).mean(), "the target is the velocity eps - x0, not the noise eps alone"),
+            ((pred - x0d).pow(2).mean(), "the target is the velocity eps - x0, not the clean x0"),
+            ((pred + x0d).pow(2).mean(), "the target is the velocity eps - x0, not -x0 (the noise is missing)"),
+            (((pred - (eps - x0d)) * _col(t, x0d)).pow(2).mean(),
+             "the error is weighted by t: the plain squared error (pred - (eps - x0))^2, averaged, is the loss"),
+            ((pred - (eps - x0d) / _col(t, x0d)).pow(2).mean(),
+             "the target is divided by t: the velocity of the straight line is eps - x0, the same at every t"),
+            *_reduction_mistakes(pred, eps - x0d),
+        ], right, tol=1e-3)
+        expect(hint is None, f"the loss value is wrong: {hint}")
+        expect_close(out_d, right, "the loss", rtol=1e-3,
+                     hint="expected the mean of (net(x_t, t, labels) - (eps - x0))^2 over all entries, with the "
+                          "same eps that made x_t")
+    expect(out.requires_grad, "the loss has no gradient: did you call .item() or .detach()? Return the tensor")
+    out.backward()
+    expect(net.w.grad is not None and bool(net.w.grad != 0), "the loss does not depend on the network's output")
+
+    _, _, _, net0, _ = _loss_call(flow_matching_loss, 500, 0.0, seed=14, schedule=False)
+    seen0 = torch.cat([c[2] for c in net0.calls])
+    expect(not bool((seen0 == net0.null_label).any()),
+           "labels were dropped with p_uncond = 0: use the p_uncond argument instead of a fixed probability")
+    return "velocity target eps - x0 on the straight path, t uniform per sample, labels dropped with p_uncond"
+
+
+# --- flow matching: the Euler sampler ----------------------------------------------------------------
+
+class _FieldNet(nn.Module):
+    """A stand-in velocity network with a known answer: the exact flow-matching velocity towards one target
+    point per sample, v(x, t) = (x - target) / t. Its paths are straight lines, which Euler's method follows
+    exactly, so every correct sampler ends on the targets, whatever the number of steps. Records its calls."""
+
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.target = target
+        self.calls: list[dict] = []
+
+    def forward(self, x, t=None, labels=None):
+        call = {"x": x.detach().clone() if torch.is_tensor(x) else x, "t": t, "labels": labels}
+        self.calls.append(call)
+        call["t_ok"] = torch.is_tensor(t) and t.is_floating_point() and t.shape == (len(x),)
+        try:
+            now = float(torch.as_tensor(t).reshape(-1)[0]) if t is not None else 1.0
+        except (TypeError, ValueError, RuntimeError, IndexError):
+            now = 1.0
+        call["now"] = now
+        # the exact velocity towards the targets; t = 0 would divide by 0, the times are judged separately
+        v = (x - self.target.to(x.dtype)) / max(now, 1e-2)
+        call["v"] = v.detach().clone()
+        return v
+
+
+def _euler_times(net: _FieldNet) -> list[float]:
+    return [c["now"] for c in net.calls]
+
+
+def _euler_run(euler_sample, target, noise, steps, labels) -> tuple[torch.Tensor, _FieldNet]:
+    net = _FieldNet(target)
+    out = _call(euler_sample, net, noise, steps, labels)
+    return out, net
+
+
+def _expect_euler_calls(net: _FieldNet, noise: torch.Tensor, steps: int, labels) -> None:
+    """Judge the sampler from what it asked the network: how often, at which times, with what x and labels."""
+    k = len(net.calls)
+    expect(k > 0, "the network was never called: each Euler step asks it for the velocity at the current x and t")
+    bad = next((c for c in net.calls if not c["t_ok"]), None)
+    if bad is not None:
+        t = bad["t"]
+        kind = (f"a tensor of dtype {t.dtype} and shape {tuple(t.shape)}" if torch.is_tensor(t)
+                else f"{type(t).__name__} {t!r}")
+        expect(False, f"the network got t as {kind}: give it a float tensor of shape (N,), every entry the current "
+                      "time, e.g. torch.full((len(x),), t)")
+    for c in net.calls:
+        expect(bool((c["t"] == c["t"][0]).all()), "the times given to the network differ between the samples of "
+                                                 "one step: every sample is at the same time t during a step")
+    for c in net.calls:
+        if labels is None:
+            expect(c["labels"] is None, "labels=None should reach the network as None (no label): pass labels on "
+                                        "as they are, net(x, t, labels)")
+        else:
+            expect(torch.is_tensor(c["labels"]) and c["labels"].shape == labels.shape
+                   and bool((c["labels"] == labels).all()),
+                   "the network did not get the labels: pass them on unchanged, net(x, t, labels)")
+    times = _euler_times(net)
+    right = [1 - i / steps for i in range(steps)]
+    expect(not (abs(times[0]) < 1e-6 and times[-1] > times[0]),
+           f"the times run from 0 up to {times[-1]:.3g}: that integrates from the data end to the noise end; "
+           "sampling starts from the noise at t = 1 and runs DOWN to the data at t = 0")
+    expect(k == 1 or times[-1] < times[0], f"the times go up ({', '.join(f'{v:.3g}' for v in times[:3])}, ...): t "
+                                           "runs the wrong way; start at t = 1 (the noise) and decrease it to 0")
+    expect(k != steps - 1, f"the network was called {k} times for steps = {steps}: the last step is skipped; "
+                           f"`steps` steps mean `steps` passes, the last one from t = 1/steps to t = 0")
+    expect(k != steps + 1, f"the network was called {k} times for steps = {steps}: one pass too many; the velocity "
+                           "is needed at the START of each step (t = 1, ..., 1/steps), never at t = 0, where the "
+                           "sampler stops")
+    expect(k == steps, f"the network was called {k} times for steps = {steps}: one pass per step")
+    ends = [1 - (i + 1) / steps for i in range(steps)]
+    expect(not all(abs(a - b) < 1e-5 for a, b in zip(times, ends, strict=True)),
+           "the velocity is evaluated at the END of each step (t - 1/steps) instead of where the step starts; "
+           f"with {steps} steps the times are {', '.join(f'{v:.3g}' for v in right)}")
+    expect(all(abs(a - b) < 1e-5 for a, b in zip(times, right, strict=True)),
+           f"the network saw the times {', '.join(f'{v:.3g}' for v in times)}; expected {steps} equal steps from 1 "
+           f"down: {', '.join(f'{v:.3g}' for v in right)}")
+    first = net.calls[0]["x"]
+    expect(torch.is_tensor(first) and first.shape == noise.shape and torch.allclose(first.double(), noise.double()),
+           "the first pass should see the noise itself (x = noise at t = 1): start from the `noise` argument, "
+           "not from new noise")
+
+
+def _implied_step(x_prev: torch.Tensor, x_next: torch.Tensor, v: torch.Tensor) -> tuple[float, float]:
+    """The h with x_next = x_prev + h v that fits best, and the size of what h v does not explain."""
+    d, v = (x_next.double() - x_prev.double()).flatten(), v.double().flatten()
+    h = float(d @ v / (v @ v).clamp_min(1e-12))
+    return h, float((d - h * v).abs().max())
+
+
+@exercise_check
+def check_euler_sample(euler_sample):
+    """``euler_sample(net, noise (N, ...), steps int, labels (N,) or None)`` -> samples at t = 0, (N, ...)."""
+    gen = torch.Generator().manual_seed(21)
+    target = torch.rand(6, 1, 2, 2, generator=gen) * 2 - 1
+    noise = torch.randn(6, 1, 2, 2, generator=gen)
+    labels = torch.randint(0, 10, (6,), generator=gen)
+    steps = 4
+    before = noise.clone()
+    out, net = _euler_run(euler_sample, target, noise, steps, labels)
+    expect(torch.equal(noise, before), "your function changed `noise` in place (x += ...): start with x = noise "
+                                       "and compute new tensors, x = x + ...")
+    if isinstance(out, (list, tuple)) and out and torch.is_tensor(out[-1]):
+        expect(False, f"euler_sample returned a {type(out).__name__} (the path?): return only the final samples "
+                      "at t = 0, a tensor shaped like the noise")
+    _expect_euler_calls(net, noise, steps, labels)
+    out = _result(out, tuple(noise.shape), "euler_sample")
+    xs = [c["x"] for c in net.calls] + [out]
+    for i, call in enumerate(net.calls):
+        h, rest = _implied_step(xs[i], xs[i + 1], call["v"])
+        if rest > 1e-4 * (1 + float(call["v"].abs().max())):
+            expect(False, f"step {i + 1} does not move x along the network's velocity alone: an Euler step is "
+                          "x + (t_next - t) v, with no fresh noise and nothing else added")
+        expect(i + 1 < len(net.calls) or abs(h) > 1e-6, "the result of the last step is not returned: return x "
+                                                        "after the last update")
+        expect(abs(h - 1 / steps) > 1e-4, f"step {i + 1} moved x by +{h:.3g} v: the step has the wrong sign; from t "
+                                          f"to t - 1/steps, x changes by (t_next - t) v = -(1/steps) v")
+        expect(abs(h + 1) > 1e-4 or steps == 1, f"step {i + 1} moved x by {h:.3g} v: multiply the velocity by the "
+                                                "time step (t_next - t) = -1/steps, not by -1")
+        expect(abs(h + 1 / steps) < 1e-4, f"step {i + 1} moved x by {h:.3g} v, expected -(1/steps) v = "
+                                          f"{-1 / steps:.3g} v: the steps are equal, each of size 1/steps")
+    expect_close(out, target.double(), "the samples at t = 0 for a velocity field whose paths are straight lines "
+                 "(Euler follows them exactly)", atol=1e-4, rtol=1e-4)
+    again, _ = _euler_run(euler_sample, target, noise, steps, labels)
+    expect(torch.is_tensor(again) and torch.allclose(again.detach().double(), out, atol=1e-6),
+           "two calls with the same noise gave different results: the Euler sampler is deterministic, it draws no "
+           "noise of its own")
+    # One step, 2-D points (N, 2), no labels: one pass at t = 1 lands on the target.
+    t2, n2 = torch.rand(5, 2, generator=gen), torch.randn(5, 2, generator=gen)
+    out2, net2 = _euler_run(euler_sample, t2, n2, 1, None)
+    _expect_euler_calls(net2, n2, 1, None)
+    out2 = _result(out2, (5, 2), "euler_sample with steps = 1 on 2-D points (N, 2)")
+    expect_close(out2, t2.double(), "euler_sample with steps = 1 on 2-D points (N, 2)", atol=1e-4, rtol=1e-4)
+    # float64 noise and many steps: the same answer.
+    n3 = noise.double()
+    out3, net3 = _euler_run(euler_sample, target.double(), n3, 10, labels)
+    _expect_euler_calls(net3, n3, 10, labels)
+    expect_close(_result(out3, tuple(noise.shape), "euler_sample"), target.double(),
+                 "euler_sample with 10 steps on float64 noise", atol=1e-6, rtol=1e-6)
+    return "from the noise at t = 1 down to t = 0 in equal steps x + (t_next - t) v, one pass each"
+
+
+# --- conceptual questions (notebook 08) -------------------------------------------------------------
+
+choice(
+    "diff_alpha_bar_end", "a",
+    "training only ever shows the network x_T drawn from q(x_T | x_0) = N(sqrt(alpha_bar_T) x_0, (1 - alpha_bar_T) I). "
+    "Sampling starts from N(0, I) instead, so the two agree only when alpha_bar_T is close to 0; with 0.3 the "
+    "reverse chain starts from points unlike any it learned to denoise at that step, and the error carries "
+    "through every later step.",
+    {"b": "the network learned to undo the noise of q(x_T | x_0), in which every x_T still carries a scaled copy of "
+          "its digit; pure noise without that copy is a different input, and nothing trained it to add the "
+          "missing digit back at the first step",
+     "c": "training never needs x_T to be pure noise: every step's loss is the same regression on x_t drawn from "
+          "q(x_t | x_0), whatever alpha_bar_t is; the problem appears only where sampling starts",
+     "d": "more steps change how finely the chain is followed, not where it starts: the mismatch at the first step "
+          "is still there, whatever the number of steps"})
+
+number(
+    "diff_passes_ratio", 50,
+    "each step of either sampler is one pass of the network on the output of the step before, so the passes are "
+    "sequential and equal the number of steps: 1000 for ancestral sampling over all steps, 20 for DDIM, a ratio of "
+    "50 with the same trained network.",
+    {1000: "that is the number of passes of ancestral sampling alone: the question asks how many times DDIM's 20",
+     20: "that is DDIM's number of passes: the question asks how many times as many the 1000-step sampler needs",
+     980: "that is the difference of the two counts: the question asks for their ratio",
+     0.02: "that is the ratio the other way round: the 1000-step sampler needs MORE passes",
+     1: "both do one pass per step, but not the same number of steps: 1000 against 20",
+     25: "guidance is not used here; and guidance would batch its two predictions into one pass per step for both "
+         "samplers, so the ratio would not change"})
+
+choices(
+    "diff_family", {"a", "c"},
+    "diffusion is a latent-variable model like the VAE (x_1, ..., x_T are the latents, trained through an ELBO) "
+    "whose encoder is fixed, not learned; and its sampler is iterative like PixelCNN's, but each pass updates "
+    "every pixel at once, and the number of steps is ours to choose.",
+    {"a": "x_1, ..., x_T are latent variables with a posterior q(x_1:T | x_0), and the training loss is the ELBO "
+          "(simplified) of notebook 05's argument",
+     "b": "the 'encoder' q(x_t | x_{t-1}) only adds noise with the schedule's fixed betas: it has no parameters; "
+          "only the reverse (decoder) side is learned",
+     "c": "each step's network pass needs the x that the previous step produced, so the passes run one after "
+          "another, as PixelCNN's do",
+     "d": "every step updates all 784 pixels together; it iterates over noise levels, not over pixels",
+     "e": "the loss is a plain regression on the noise: no discriminator and no game, which is why it trains "
+          "stably"})

@@ -609,3 +609,25 @@ def train_diffusion(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     if average is not None:
         net.load_state_dict(average.state_dict())
     return history
+
+
+# --- flow matching, written out (the reference of notebook 08's Euler exercise) --------------------
+
+@torch.no_grad()
+def euler_sample(net: nn.Module, noise: torch.Tensor, steps: int = 20, labels: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """Integrate dx/dt = net(x, t, labels) with Euler's method from ``noise`` at t = 1 down to t = 0.
+
+    noise: float (N, ...), the samples at t = 1; steps: number of equal steps of size 1/steps, one network
+    pass each, the first at t = 1 and the last at t = 1/steps; labels: int64 (N,) or None, passed on as given.
+    The network gets t as float (N,), every entry the current time. Returns the samples at t = 0, float (N, ...).
+    """
+    _check_float(noise, "noise")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    x = noise
+    times = torch.linspace(1, 0, steps + 1, dtype=torch.float64)
+    for t, t_next in zip(times[:-1].tolist(), times[1:].tolist(), strict=True):
+        v = net(x, torch.full((len(x),), t, dtype=x.dtype, device=x.device), labels)
+        x = x + (t_next - t) * v
+    return x
