@@ -9,10 +9,14 @@ import torch.nn.functional as F
 from course_utils.checks import NOT_IMPLEMENTED_HINT, CheckFailed
 from course_utils.checks.pixel_models import (
     check_causal_mask,
+    check_gated_layer,
     check_image_nll,
     check_receptive_field,
+    check_row_lstm,
     check_sample_raster,
 )
+from course_utils.models.pixelcnn import gated_layer as reference_gated_layer
+from course_utils.models.pixelrnn import row_lstm as reference_row_lstm
 
 
 @pytest.fixture(autouse=True)
@@ -69,6 +73,11 @@ def bce(logits, x):
     (lambda logits, x: image_nll(logits, x) / math.log(2), "in bits"),
     (naive_log, "F.binary_cross_entropy_with_logits or F.logsigmoid"),
     (lambda logits, x: bce(logits, x).sum(dim=(1, 2)), "shape"),
+    (lambda logits, x: image_nll(torch.sigmoid(logits), x), "sigmoid applied twice"),
+    (lambda logits, x: bce(torch.sigmoid(logits), x).flatten(1).mean(1), "sigmoid applied twice"),
+    (lambda logits, x: ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1), "squared error"),
+    (lambda logits, x: F.mse_loss(torch.sigmoid(logits), x, reduction="none").flatten(1).mean(1), "squared error"),
+    (lambda logits, x: ((logits - x) ** 2).flatten(1).sum(1), "squared error"),
 ])
 def test_nll_mistakes_are_named(wrong, words):
     result = check_image_nll(wrong, bits_per_dim)
@@ -160,6 +169,22 @@ def logit_as_probability(model, uniforms):
     return x
 
 
+def raster_reading(model, uniforms, dj=0, flat=0, rule="lt"):
+    """The loop, reading the conditional of another pixel (dj columns over, or flat steps in raster order), or
+    thresholding p at 0.5 instead of drawing."""
+    x = torch.zeros_like(uniforms)
+    _, _, height, width = uniforms.shape
+    for i in range(height):
+        for j in range(width):
+            logits = model(x)
+            if flat:
+                p = torch.sigmoid(logits.flatten(1)[:, (i * width + j + flat) % (height * width)])[:, None]
+            else:
+                p = torch.sigmoid(logits[:, :, i, min(max(j + dj, 0), width - 1)])
+            x[:, :, i, j] = (p > 0.5 if rule == "half" else uniforms[:, :, i, j] < p).float()
+    return x
+
+
 def test_sampling_solution_passes():
     result = check_sample_raster(sample_raster)
     assert result.passed, result.message
@@ -178,6 +203,11 @@ def test_sampling_stub_fails():
     (logit_as_probability, "torch.sigmoid"),
     (lambda m, u: sample_raster(m, u).bool(), "float"),
     (lambda m, u: sample_raster(m, u)[:, 0], "shape"),
+    (lambda m, u: raster_reading(m, u, rule="half"), "p > 0.5"),
+    (lambda m, u: raster_reading(m, u, dj=-1), "PREVIOUS pixel"),
+    (lambda m, u: raster_reading(m, u, dj=1), "NEXT pixel"),
+    (lambda m, u: raster_reading(m, u, flat=-1), "PREVIOUS pixel"),
+    (lambda m, u: raster_reading(m, u, flat=1), "NEXT pixel"),
 ])
 def test_sampling_mistakes_are_named(wrong, words):
     result = check_sample_raster(wrong)
@@ -226,6 +256,10 @@ def test_mask_stub_fails():
     (lambda k, kind: causal_mask(k, kind)[None, None], "return the (k, k) mask itself"),
     (lambda k, kind: causal_mask(k, kind).numpy(), "torch tensor"),
     (lambda k, kind: causal_mask(k, "B"), "type A includes the centre"),
+    (lambda k, kind: causal_mask(k, kind).double(), "float64"),
+    (lambda k, kind: causal_mask(k, kind).half(), "float32"),
+    (lambda k, kind: causal_mask(k, kind).long(), "float tensor"),
+    (lambda k, kind: causal_mask(k, kind).tolist(), "torch tensor"),
 ])
 def test_mask_mistakes_are_named(wrong, words):
     result = check_causal_mask(wrong)
@@ -259,6 +293,25 @@ def swapped(model, row, col, height=28, width=28):
     return x.grad[0, 0] != 0
 
 
+def signed_field(model, row, col, height, width, sign):
+    x = torch.rand(1, 1, height, width, requires_grad=True)
+    model(x)[0, 0, row, col].backward()
+    return x.grad[0, 0] > 0 if sign == ">" else x.grad[0, 0] < 0
+
+
+def test_receptive_field_positive_gradients_only_fail_on_the_signed_stack():
+    """Even when every single-weight test passes (a positive-only answer that handles the shift models right),
+    the stack with weights of both signs catches ``grad > 0``."""
+    def positive_unless_shift(model, row, col, height=28, width=28):
+        x = torch.rand(1, 1, height, width, requires_grad=True)
+        model(x)[0, 0, row, col].backward()
+        g = x.grad[0, 0]
+        return g != 0 if int((g != 0).sum()) <= 1 else g > 0
+
+    result = check_receptive_field(positive_unless_shift)
+    assert not result.passed and "POSITIVE gradient" in result.message, result.message
+
+
 def test_receptive_field_solution_passes():
     result = check_receptive_field(receptive_field)
     assert result.passed, result.message
@@ -274,8 +327,176 @@ def test_receptive_field_stub_fails():
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w)[None, None], "drop the batch and channel"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w).float(), "bool"),
     (lambda m, r, c, h=28, w=28: ~receptive_field(m, r, c, h, w), "gradient IS zero"),
+    (lambda m, r, c, h=28, w=28: signed_field(m, r, c, h, w, ">"), "grad != 0"),
+    (lambda m, r, c, h=28, w=28: signed_field(m, r, c, h, w, "<"), "grad != 0"),
 ])
 def test_receptive_field_mistakes_are_named(wrong, words):
     result = check_receptive_field(wrong)
     assert not result.passed
     assert words in result.message, result.message
+
+
+# --- one Row LSTM layer (03) --------------------------------------------------------------------
+
+def row_lstm(x, input_to_state, state_to_state, *, order=(0, 1, 2, 3), acts="sssT", tanh_c=True, keep_c=True,
+             keep_h=True, late=False, give_c=False, start=0.0, reverse=False, own_dtype=False, dim=2, detach=False,
+             pair=False, old_c=False, last_only=False, input_gate=True, next_row=False, state_reads_x=False):
+    """A student's Row LSTM; each keyword is one typical slip (the defaults are the right answer)."""
+    act = {"s": torch.sigmoid, "T": torch.tanh}
+    from_input = input_to_state(x)
+    n, four_c, height, width = from_input.shape
+    if own_dtype:
+        h, c = torch.zeros(n, four_c // 4, width), torch.zeros(n, four_c // 4, width)
+    else:
+        h = x.new_full((n, four_c // 4, width), start)
+        c = torch.full_like(h, start)
+    rows = []
+    for r in (range(height - 1, -1, -1) if reverse else range(height)):
+        if not keep_c:
+            c = torch.zeros_like(c)
+        if not keep_h:
+            h = torch.zeros_like(h)
+        row = from_input[:, :, min(r + 1, height - 1)] if next_row else from_input[:, :, r]
+        blocks = (row + state_to_state(x[:, :, r] if state_reads_x else h)).chunk(4, 1)
+        i, f, o, g = (act[acts[k]](blocks[order[k]]) for k in range(4))
+        before = c
+        c = f * c + (i * g if input_gate else g)
+        new_h = o * (torch.tanh(before if old_c else c) if tanh_c else c)
+        if late:
+            rows.append(h)
+        h = new_h.detach() if detach else new_h
+        if not late:
+            rows.append(c if give_c else h)
+    if reverse:
+        rows = rows[::-1]
+    if last_only:
+        return h
+    out = torch.stack(rows, dim=dim)
+    return (out, c) if pair else out
+
+
+def _rl(**slip):
+    return lambda x, a, b: row_lstm(x, a, b, **slip)
+
+
+def test_row_lstm_solution_and_reference_pass():
+    for fn in (row_lstm, reference_row_lstm):
+        result = check_row_lstm(fn)
+        assert result.passed, result.message
+
+
+def test_row_lstm_stub_fails():
+    assert check_row_lstm(stub).message == NOT_IMPLEMENTED_HINT
+
+
+@pytest.mark.parametrize("slip, words", [
+    (dict(order=(2, 1, 0, 3)), "wrong order"),  # [o, f, i, g]
+    (dict(order=(0, 1, 3, 2)), "wrong order"),
+    (dict(acts="TTTs"), "tanh and sigmoid are swapped"),
+    (dict(acts="ssss"), "content g went through a sigmoid"),
+    (dict(acts="sTsT"), "a gate went through tanh"),
+    (dict(tanh_c=False), "o * tanh(c_i)"),
+    (dict(old_c=True), "NEW c"),
+    (dict(keep_c=False), "cell state is not carried"),
+    (dict(keep_h=False), "hidden state is not carried"),
+    (dict(input_gate=False), "input gate is missing"),
+    (dict(late=True), "one row late"),
+    (dict(give_c=True), "returned the cell states"),
+    (dict(start=1.0), "must be zero"),
+    (dict(reverse=True), "rows below"),
+    (dict(next_row=True), "rows below"),
+    (dict(state_reads_x=True), "never the current row"),
+    (dict(own_dtype=True), "dtype"),
+    (dict(dim=3), "stack the rows on dim 2"),
+    (dict(dim=1), "stack the rows on dim 2"),
+    (dict(detach=True), "no gradient"),
+    (dict(pair=True), "return only the hidden states"),
+    (dict(last_only=True), "EVERY row"),
+])
+def test_row_lstm_mistakes_are_named(slip, words):
+    result = check_row_lstm(_rl(**slip))
+    assert not result.passed
+    assert words in result.message, result.message
+
+
+# --- one gated PixelCNN layer (04) --------------------------------------------------------------
+
+def gated_layer(layer, v, h, *, halves="tanh-sigmoid", shift_v=True, shift_h=True, h_right=False, v_below=False,
+                residual="h", use_h_out=True, link="pre", v_left=False, swap_out=False, v_pre_out=False,
+                shift_all=False, pad=None, gated_link=False):
+    """A student's gated layer; each keyword is one typical slip (the defaults are the right answer)."""
+    p = layer.v_conv.kernel_size[1] // 2 if pad is None else pad
+    shifted = layer.first or shift_all
+
+    def gate(t):
+        a, b = t.chunk(2, dim=1)
+        return torch.sigmoid(a) * torch.tanh(b) if halves == "sigmoid-tanh" else torch.tanh(a) * torch.sigmoid(b)
+
+    sides = (2 * p, 0) if v_left else (p, p)
+    if v_below:
+        v_pre = layer.v_conv(F.pad(v, (*sides, 0, p)))
+    elif shifted and shift_v:
+        v_pre = layer.v_conv(F.pad(v, (*sides, p + 1, 0)))[:, :, :-1]
+    else:
+        v_pre = layer.v_conv(F.pad(v, (*sides, p, 0)))
+    if shifted and shift_h:
+        h_pre = layer.h_conv(F.pad(h, (p + 1, 0, 0, 0)))[:, :, :, :-1]
+    else:
+        h_pre = layer.h_conv(F.pad(h, (0, p, 0, 0) if h_right else (p, 0, 0, 0)))
+    to_h = layer.v_to_h(gate(v_pre) if gated_link else v_pre)
+    to_h = {"pre": to_h, "none": torch.zeros_like(to_h), "down": F.pad(to_h, (0, 0, 1, 0))[:, :, :-1]}[link]
+    gated = gate(h_pre + to_h)
+    out = layer.h_out(gated) if use_h_out else gated
+    v_new = v_pre if v_pre_out else gate(v_pre)
+    h_new = {"h": out if layer.first else h + out, "none": out, "always": h + out, "v": out}[residual]
+    if residual == "v" and not layer.first:
+        v_new = v + v_new
+    return (h_new, v_new) if swap_out else (v_new, h_new)
+
+
+def _gl(**slip):
+    return lambda layer, v, h: gated_layer(layer, v, h, **slip)
+
+
+def test_gated_layer_solution_and_reference_pass():
+    for fn in (gated_layer, reference_gated_layer):
+        result = check_gated_layer(fn)
+        assert result.passed, result.message
+
+
+def test_gated_layer_stub_fails():
+    assert check_gated_layer(stub).message == NOT_IMPLEMENTED_HINT
+
+
+@pytest.mark.parametrize("slip, words", [
+    (dict(shift_v=False), "vertical stack sees row i of the image"),
+    (dict(v_below=True), "rows below"),
+    (dict(shift_h=False), "sees the pixel it predicts"),
+    (dict(h_right=True), "RIGHT of the output"),
+    (dict(halves="sigmoid-tanh"), "halves are swapped"),
+    (dict(residual="v"), "wrong stack"),
+    (dict(residual="none"), "no residual connection after the first layer"),
+    (dict(residual="always"), "first layer has no residual"),
+    (dict(use_h_out=False), "layer.h_out is missing"),
+    (dict(link="none"), "does not use the vertical stack"),
+    (dict(link="down"), "link is shifted down"),
+    (dict(v_left=True), "blind spot"),
+    (dict(swap_out=True), "swapped"),
+    (dict(v_pre_out=True), "GATED values"),
+    (dict(shift_all=True), "shifted like the first"),
+    (dict(pad=1), "hard-coded"),
+    (dict(gated_link=True), "PRE-activation"),
+])
+def test_gated_layer_mistakes_are_named(slip, words):
+    result = check_gated_layer(_gl(**slip))
+    assert not result.passed
+    assert words in result.message, result.message
+
+
+def test_gated_layer_survives_broken_answers():
+    assert "returned None" in check_gated_layer(lambda layer, v, h: None).message
+    assert "pair (v, h)" in check_gated_layer(lambda layer, v, h: "v, h").message
+    assert "your code raised ValueError" in check_gated_layer(lambda layer, v, h: int("x")).message
+    float64 = check_gated_layer(lambda layer, v, h: tuple(t.double() for t in reference_gated_layer(layer, v, h)))
+    assert float64.passed, float64.message
+    assert not check_gated_layer(lambda layer, v, h: tuple(t[None] for t in reference_gated_layer(layer, v, h))).passed

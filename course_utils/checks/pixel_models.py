@@ -4,6 +4,8 @@
     check_sample_raster(sample_raster)           # 03: the pixel-by-pixel sampling loop
     check_causal_mask(causal_mask)               # 04: masks of type A and B
     check_receptive_field(receptive_field)       # 04: which input pixels one output depends on
+    check_row_lstm(row_lstm)                     # 03: one Row LSTM layer with given kernels
+    check_gated_layer(gated_layer)               # 04: one layer of the gated PixelCNN's two stacks
 
 Each check runs the student's function on inputs whose answer is known (hand-made logits, small
 hand-made "models" whose samples are known, the reference implementation in
@@ -12,14 +14,17 @@ hand-made "models" whose samples are known, the reference implementation in
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 import torch.nn.functional as F
 
 from ..models.autoregressive import sample_naive
+from ..models.pixelcnn import GatedLayer
 from ..models.pixelcnn import causal_mask as reference_mask
-from . import exercise_check, expect, expect_close, expect_shape
+from ..models.pixelrnn import RowLSTM
+from . import _first_line, exercise_check, expect, expect_close, expect_shape
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
@@ -414,9 +419,9 @@ def check_causal_mask(causal_mask):
                    f"causal_mask returned dtype {mask.dtype}: return a float tensor (.float()) so it can "
                    "multiply the weights")
             expect(mask.dtype == torch.float32,
-                   f"causal_mask returned dtype {mask.dtype}: return float32 (torch.zeros' default, or .float()); "
-                   "a float64 mask turns the float32 weights it multiplies into float64, and the convolution "
-                   "then fails on float32 images")
+                   f"causal_mask returned dtype {mask.dtype}: return float32 (torch.zeros' default, or .float())"
+                   + ("; a float64 mask turns the float32 weights it multiplies into float64, and the convolution "
+                      "then fails on float32 images" if mask.dtype == torch.float64 else ""))
             expect(not mask.requires_grad, "the mask requires grad: it is a constant, not a parameter "
                                            "(create it with torch.zeros, no requires_grad)")
             expect(torch.all((mask == 0) | (mask == 1)), "the mask should hold only 0. and 1.")
@@ -489,7 +494,9 @@ def check_receptive_field(receptive_field):
     expect_shape(out, (height, width), "receptive_field(model, 3, 4, 6, 9)")
     expect(out.dtype == torch.bool, f"return a bool map (grad != 0), got dtype {out.dtype}")
     want = _reference_field(model, 3, 4, height, width)
-    expect(int(out.sum()) != 0, "no input pixel was marked: mark the pixels where the gradient is not zero")
+    expect(int(out.sum()) != 0, "no input pixel was marked, for an output that reads one input pixel with gradient "
+                                "+3: mark the pixels where the gradient is not zero (grad != 0; neither > 0 nor < 0 "
+                                "alone)")
     expect(not torch.equal(out, ~want), "every pixel is marked except the one the output reads: you marked where the "
                                         "gradient IS zero; mark grad != 0")
     expect(not torch.equal(out, _reference_field(model, 4, 3, height, width)),
@@ -533,3 +540,412 @@ def check_receptive_field(receptive_field):
                           f"{'with weights of both signs ' if signed else ''}is wrong: {int(got.sum())} pixels "
                           f"marked, expected {int(want.sum())}")
     return "the gradient of one output pixel marks exactly the inputs it depends on"
+
+
+# --- 03: one Row LSTM layer ---------------------------------------------------------------------
+
+GATE_NAMES = ("input", "forget", "output", "content")
+
+
+def _row_lstm_layer(c_in: int, hidden: int, kernel: int, seed: int) -> RowLSTM:
+    """A Row LSTM layer with random weights large enough that every gate matters (sigmoid and tanh far from
+    linear), so that each of the usual slips changes the output visibly."""
+    layer = RowLSTM(c_in, hidden, kernel)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.9)
+    return layer
+
+
+def _row_lstm_variant(x: torch.Tensor, layer: RowLSTM, order=GATE_NAMES, acts=("sigmoid",) * 3 + ("tanh",),
+                      cell_tanh: bool = True, forget_term: bool = True, input_gate: bool = True,
+                      carry_h: bool = True, h_from_old_c: bool = False, shift_out: bool = False,
+                      return_c: bool = False, init: float = 0.0, input_row: int = 0) -> torch.Tensor:
+    """What a Row LSTM with one of the usual slips computes (the right one with the defaults)."""
+    functions = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}
+    from_input = layer.input_to_state(x)
+    n, four_c, height, width = from_input.shape
+    h = from_input.new_full((n, four_c // 4, width), init)
+    c = torch.full_like(h, init)
+    rows = []
+    for i in range(height):
+        k = i + input_row
+        row_in = from_input[:, :, k] if 0 <= k < height else torch.zeros_like(from_input[:, :, 0])
+        blocks = dict(zip(order, (row_in + layer.state_to_state(h if carry_h else torch.zeros_like(h))).chunk(4, 1),
+                          strict=True))
+        in_gate, forget, out_gate, g = (functions[act](blocks[k]) for k, act in zip(GATE_NAMES, acts, strict=True))
+        old_c = c
+        c = (forget * c if forget_term else 0) + (in_gate * g if input_gate else g)
+        h_new = out_gate * (torch.tanh if cell_tanh else (lambda t: t))(old_c if h_from_old_c else c)
+        rows.append(h if shift_out else (c if return_c else h_new))
+        h = h_new
+    return torch.stack(rows, dim=2)
+
+
+def _row_lstm_mistakes(x: torch.Tensor, layer: RowLSTM) -> list[tuple[torch.Tensor, str]]:
+    out = []
+    wanted = "[input, forget, output, content] (gates.chunk(4, dim=1) in that order)"
+    for order in itertools.permutations(GATE_NAMES):
+        if order != GATE_NAMES:
+            out.append((_row_lstm_variant(x, layer, order=order),
+                        f"the four gate blocks are read in the wrong order: you took the 4C channels as "
+                        f"[{', '.join(order)}], they come as {wanted}"))
+    rule = ("the three gates (input, forget, output) are sigmoids, values in (0, 1) that say how much passes; the "
+            "content g is a tanh, values in (-1, 1)")
+    for acts in itertools.product(("sigmoid", "tanh"), repeat=4):
+        wrong = [name for name, act, right in zip(GATE_NAMES, acts, ("sigmoid",) * 3 + ("tanh",), strict=True)
+                 if act != right]
+        if not wrong:
+            continue
+        if len(wrong) == 4:
+            why = f"tanh and sigmoid are swapped: {rule}"
+        elif wrong == ["content"]:
+            why = f"the content g went through a sigmoid: it is tanh(g), values in (-1, 1); {rule}"
+        else:
+            why = f"a gate went through tanh ({', '.join(wrong)}): {rule}"
+        out.append((_row_lstm_variant(x, layer, acts=acts), why))
+    out += [
+        (_row_lstm_variant(x, layer, cell_tanh=False), "h = o * c: the hidden state is o * tanh(c_i), a tanh of "
+                                                       "the new cell state"),
+        (_row_lstm_variant(x, layer, h_from_old_c=True), "h was computed from the cell state of the row above: "
+                                                         "update c first, then h_i = o * tanh(c_i) with the NEW c"),
+        (_row_lstm_variant(x, layer, forget_term=False),
+         "the cell state is not carried from row to row: c_i = f * c_(i-1) + i * g, keep c from one row to the "
+         "next (did you start every row from c = 0, or drop the f * c term?)"),
+        (_row_lstm_variant(x, layer, input_gate=False), "the input gate is missing: c_i = f * c_(i-1) + i * g, "
+                                                        "with the content g scaled by the input gate i"),
+        (_row_lstm_variant(x, layer, carry_h=False),
+         "the hidden state is not carried from row to row: the state-to-state convolution reads h_(i-1), the "
+         "hidden state of the row above (you gave it zeros every row)"),
+        (_row_lstm_variant(x, layer, shift_out=True),
+         "the output is one row late: row i of the output is h_i, the state computed FROM row i (you stored the "
+         "state before updating it)"),
+        (_row_lstm_variant(x, layer, return_c=True), "you returned the cell states c: return the hidden states h"),
+        (_row_lstm_variant(x, layer, init=1.0), "the state above the first row must be zero (h_0 = c_0 = 0)"),
+        (_row_lstm_variant(x, layer, input_row=-1), "row i used the input-to-state term of row i - 1: the current "
+                                                    "row's input, input_to_state(x)[:, :, i], goes with the state "
+                                                    "of the row above"),
+        (_row_lstm_variant(x, layer, input_row=1), "row i used the input-to-state term of row i + 1: the current "
+                                                   "row's input, input_to_state(x)[:, :, i], goes with the state "
+                                                   "of the row above"),
+    ]
+    return out
+
+
+def _call_row_lstm(row_lstm, x: torch.Tensor, layer: RowLSTM) -> torch.Tensor:
+    x_before = x.detach().clone()
+    out = row_lstm(x, layer.input_to_state, layer.state_to_state)
+    n, _, height, width = x.shape
+    hidden = layer.hidden
+    expect(torch.equal(x.detach(), x_before), "your function changed its input x: compute on new tensors")
+    if isinstance(out, (tuple, list)):
+        expect(not (len(out) == 2 and all(torch.is_tensor(o) for o in out)),
+               "row_lstm returned two tensors: return only the hidden states h, one tensor (N, C, H, W) "
+               "(the cell states stay inside the layer)")
+        expect(False, f"row_lstm returned a {type(out).__name__}: return the hidden states of every row, one "
+                      "tensor (N, C, H, W) (stack the rows with torch.stack(rows, dim=2))")
+    expect(torch.is_tensor(out), f"row_lstm should return a torch tensor (N, C, H, W), got {type(out).__name__}")
+    shape = tuple(out.shape)
+    named = {(n, hidden, width, height): "the rows are stacked on the last dimension: the output is (N, C, H, W), "
+                                         "stack the rows on dim 2 (torch.stack(rows, dim=2))",
+             (n, height, hidden, width): "the rows are stacked on dim 1: the output is (N, C, H, W), stack the rows "
+                                         "on dim 2 (torch.stack(rows, dim=2))",
+             (n, 4 * hidden, height, width): "the output has 4C channels: return the hidden states h (C channels), "
+                                             "not the gates' pre-activations",
+             (n, hidden, width): "row_lstm returned one row (N, C, W): return the hidden state of EVERY row, "
+                                 "stacked on dim 2 into (N, C, H, W)",
+             (height, n, hidden, width): "the rows are stacked on dim 0: the output is (N, C, H, W), stack the rows "
+                                         "on dim 2 (torch.stack(rows, dim=2))"}
+    expect(shape not in named or height == width, named.get(shape, ""))
+    expect_shape(out, (n, hidden, height, width), "row_lstm(x, input_to_state, state_to_state)")
+    expect(out.is_floating_point(), f"row_lstm returned dtype {out.dtype}: return float hidden states")
+    return out
+
+
+def _leak_hint(grad: torch.Tensor, i: int, j: int) -> str | None:
+    """Name a dependence of output (i, j) on an input position at or after it in raster order (None: causal)."""
+    seen = grad.abs().sum(0) != 0  # (H, W)
+    if seen[i + 1:].any():
+        return (f"the state of row {i} depends on the rows below it: the recurrence runs from the top row down, "
+                f"and row i reads only the state of row i - 1 (nothing from i + 1)")
+    if seen[i, j + 1:].any():
+        return (f"the output at ({i}, {j}) depends on inputs to its right in its own row: the state-to-state "
+                "convolution is unmasked, so it may read only the previous row's state h_(i-1), never the current "
+                "row (only the masked input_to_state reads row i)")
+    return None
+
+
+@exercise_check
+def check_row_lstm(row_lstm):
+    """``row_lstm(x, input_to_state, state_to_state)`` -> h (N, C, H, W): one Row LSTM layer, the rows in order."""
+    checked = 0
+    for c_in, hidden, kernel, height, width, seed in ((2, 2, 3, 5, 4, 0), (3, 2, 3, 4, 6, 1), (4, 3, 5, 6, 5, 2)):
+        layer = _row_lstm_layer(c_in, hidden, kernel, seed)
+        x = torch.randn(2, c_in, height, width, generator=torch.Generator().manual_seed(10 + seed))
+        want = layer(x).detach().double()
+        x_grad = x.clone().requires_grad_(True)
+        out = _call_row_lstm(row_lstm, x_grad, layer)
+        expect(out.requires_grad, "no gradient flows through your output: do not use torch.no_grad(), .detach() or "
+                                  ".item() inside the layer; training needs the gradients")
+        got = out.detach().double()
+        if _close(got, want):
+            checked += 1
+            continue
+        expect(torch.isfinite(got).all(), "the output holds nan or inf: the gates are sigmoids and the content a "
+                                          "tanh, which keep every value finite")
+        for i, j in ((height - 2, 1), (1, width - 2), (0, 0)):
+            x_grad.grad = None
+            out = row_lstm(x_grad, layer.input_to_state, layer.state_to_state)
+            out[:, :, i, j].sum().backward()
+            expect(x_grad.grad is not None, "no gradient reaches the input x: do not detach it")
+            hint = _leak_hint(x_grad.grad[0], i, j)
+            expect(hint is None, hint or "")
+        hint = name_mistake(got, _row_lstm_mistakes(x, layer), want)
+        expect(hint is None, hint or "")
+        row = int(((got - want).abs().amax(dim=(0, 1, 3)) > 1e-4).nonzero()[0])
+        where = ("the first row is right, so look at what is carried from one row to the next" if row > 0 else
+                 "already the first row is off, so look at the gates and the update of c and h")
+        expect(False, f"row_lstm does not give the layer's hidden states (first row off: {row}, of {height}; "
+                      f"{where}): row i's gates are input_to_state(x)[:, :, i] + state_to_state(h_(i-1)), four blocks "
+                      "[input, forget, output, content]; c_i = f * c_(i-1) + i * tanh(g), h_i = o * tanh(c_i)")
+    # The layer must work in any dtype (and on any device): here float64 weights and inputs.
+    layer = _row_lstm_layer(3, 2, 3, 3).double()
+    x = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(20), dtype=torch.float64)
+    try:
+        out = row_lstm(x, layer.input_to_state, layer.state_to_state)
+    except RuntimeError as err:
+        expect(not any(w in str(err).lower() for w in ("dtype", "double", "float", "scalar type")),
+               "with float64 inputs and weights your code raised a dtype error: create the zero state with the "
+               "input's dtype and device (x.new_zeros(...), or torch.zeros(..., dtype=x.dtype, device=x.device))")
+        raise
+    expect(torch.is_tensor(out) and _close(out.detach(), layer(x).detach()),
+           "with float64 inputs and weights the hidden states come out different: keep the input's dtype "
+           "(x.new_zeros(...) for the zero state)")
+    return "the rows in order from the top, each from its own input and the row above's state; same as RowLSTM"
+
+
+# --- 04: one layer of the gated PixelCNN --------------------------------------------------------
+
+
+def _gated_layer(in_channels: int, channels: int, kernel: int, first: bool, seed: int) -> GatedLayer:
+    """A GatedLayer with random weights large enough that each half of the gate matters."""
+    layer = GatedLayer(in_channels, channels, kernel, first=first)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.8)
+    return layer.eval()
+
+
+def _gated_variant(layer: GatedLayer, v: torch.Tensor, h: torch.Tensor, halves: str = "tanh-sigmoid",
+                   v_shift: bool = True, h_shift: bool = True, residual: str = "h", h_out: bool = True,
+                   link: str = "pre", v_pad: str = "both",
+                   shift_all: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """What one gated layer with one of the usual slips computes (the right one with the defaults)."""
+    p, first, shifted = layer.pad, layer.first, layer.first or shift_all
+
+    def gate(t):
+        a, b = t.chunk(2, dim=1)
+        return torch.sigmoid(a) * torch.tanh(b) if halves == "sigmoid-tanh" else torch.tanh(a) * torch.sigmoid(b)
+
+    left, right = {"both": (p, p), "left": (2 * p, 0)}[v_pad]
+    if shifted and v_shift:
+        v_pre = layer.v_conv(F.pad(v, (left, right, p + 1, 0)))[:, :, :-1]
+    else:
+        v_pre = layer.v_conv(F.pad(v, (left, right, p, 0)))
+    if shifted and h_shift:
+        h_pre = layer.h_conv(F.pad(h, (p + 1, 0, 0, 0)))[:, :, :, :-1]
+    else:
+        h_pre = layer.h_conv(F.pad(h, (p, 0, 0, 0)))
+    to_h = {"pre": layer.v_to_h(v_pre), "none": torch.zeros_like(h_pre),
+            "down": F.pad(layer.v_to_h(v_pre), (0, 0, 1, 0))[:, :, :-1]}[link]
+    gated = gate(h_pre + to_h)
+    out = layer.h_out(gated) if h_out else gated
+    v_new = gate(v_pre)
+    if residual == "h":
+        h_new = out if first else h + out
+    elif residual == "none":
+        h_new = out
+    elif residual == "always":
+        h_new = h + out
+    else:  # "v": the residual went to the vertical stack instead
+        h_new = out
+        v_new = v_new + v if v.shape == v_new.shape else v_new
+    return v_new, h_new
+
+
+def _gated_mistakes(layer: GatedLayer, v: torch.Tensor, h: torch.Tensor) -> list[tuple[tuple, str]]:
+    first = layer.first
+    found = [
+        (dict(halves="sigmoid-tanh"), "the gate's halves are swapped: tanh of the FIRST C channels times sigmoid of "
+                                      "the last C (t.chunk(2, dim=1): tanh(a) * sigmoid(b)); the sigmoid half "
+                                      "is the gate that says how much of the tanh half passes"),
+        (dict(h_out=False), "the horizontal stack's 1x1 output convolution layer.h_out is missing: the new h is "
+                            "h + layer.h_out(gate(...)) (without the residual h in the first layer)"),
+        (dict(link="none"), "the horizontal stack does not use the vertical stack: add the link "
+                            "layer.v_to_h(v_pre) (the vertical pre-activation) to the horizontal pre-activation before "
+                            "the gate; without it the prediction never sees the rows above"),
+        (dict(link="down"), "the link is shifted down a row: in this design the vertical pre-activation at row i "
+                            "already sees only rows above i (the first layer's shift does that), so add "
+                            "layer.v_to_h(v_pre) at the same position, unshifted"),
+        (dict(v_pad="left"), "the vertical stack only reaches columns to the LEFT: pad k//2 columns on each side, so "
+                             "that row i sees the rows above on both sides of column j (that is what removes the "
+                             "blind spot)"),
+        (dict(residual="v"), "the residual connection is on the wrong stack: the horizontal stack is residual, "
+                             "h_new = h + layer.h_out(gate(...)); the vertical stack's output is only the gate"),
+    ]
+    if first:
+        found += [(dict(residual="always"), "the first layer has no residual connection: its input h is the image "
+                                            "(1 channel), so h_new = layer.h_out(gate(...)) only"),
+                  (dict(v_shift=False), "the first layer's vertical stack sees row i of the image: shift it down "
+                                        "one row, so that row i reads image rows i - k//2 - 1 .. i - 1 (pad one more "
+                                        "row on top and drop the last output row)"),
+                  (dict(h_shift=False), "the first layer's horizontal stack sees the pixel it predicts: shift it right "
+                                        "one column, so that (i, j) reads columns j - k//2 - 1 .. j - 1 (pad one "
+                                        "more column on the left and drop the last output column)")]
+    else:
+        found += [(dict(residual="none"), "the horizontal stack has no residual connection after the first layer: "
+                                          "h_new = h + layer.h_out(gate(...))"),
+                  (dict(shift_all=True, residual="h"),
+                   "a later layer is shifted like the first: only the first layer reads the image and must hide row i "
+                   "(vertical) and pixel (i, j) (horizontal); later layers read features that already exclude them, "
+                   "so they read rows i - k//2 .. i and columns j - k//2 .. j, unshifted"),
+                  (dict(v_shift=True, h_shift=True, residual="v"), "the residual connection is on the wrong stack: "
+                                                                   "the horizontal stack is residual")]
+    out = []
+    for kwargs, hint in found:
+        try:
+            out.append((_gated_variant(layer, v, h, **kwargs), hint))
+        except RuntimeError:  # a slip whose shapes do not fit this layer: the student's code would raise too
+            pass
+    return out
+
+
+def _pair(out, what: str, n: int, channels: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    expect(isinstance(out, (tuple, list)), f"gated_layer should return a pair (v, h) of tensors, got "
+                                           f"{type(out).__name__}")
+    expect(len(out) == 2, f"gated_layer returned {len(out)} values: return the pair (v_new, h_new)")
+    v_new, h_new = out
+    for name, t in (("v", v_new), ("h", h_new)):
+        expect(torch.is_tensor(t), f"the new {name} should be a torch tensor, got {type(t).__name__}")
+        expect(t.is_floating_point(), f"the new {name} has dtype {t.dtype}: return float tensors")
+        shape, want = tuple(t.shape), (n, channels, height, width)
+        if shape != want and t.dim() == 4 and shape[:2] == want[:2]:
+            expect(False, f"the new {name} has shape {shape} for {what}, expected {want}: the convolutions have no "
+                          "padding of their own; pad their input (F.pad(t, (left, right, top, bottom))) so that the "
+                          "output keeps H rows and W columns, and crop what a shift pushes out")
+        expect(not (t.dim() == 4 and shape[1] == 2 * channels),
+               f"the new {name} has 2C = {2 * channels} channels: return the GATED values, tanh(a) * sigmoid(b) "
+               f"of the two halves, C = {channels} channels")
+        expect_shape(t, want, f"the new {name} ({what})")
+    return v_new, h_new
+
+
+def _gated_leaks(gated_layer, layer: GatedLayer, x: torch.Tensor) -> str | None:
+    """Causality of one layer by gradients; the likely cause of the first leak or gap found (None: none)."""
+    _, _, height, width = x.shape
+    p, first = layer.pad, layer.first
+    for i, j in ((2, 2), (3, 1), (height - 1, width - 2)):
+        xv, xh = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        v_new, h_new = gated_layer(layer, xv, xh)
+        (g_vv,) = torch.autograd.grad(v_new[:, :, i, j].sum(), xv, retain_graph=True, allow_unused=True)
+        g_hv, g_hh = torch.autograd.grad(h_new[:, :, i, j].sum(), (xv, xh), allow_unused=True)
+        seen_vv = (g_vv.abs().sum((0, 1)) != 0) if g_vv is not None else torch.zeros(height, width, dtype=torch.bool)
+        seen_hv = (g_hv.abs().sum((0, 1)) != 0) if g_hv is not None else torch.zeros(height, width, dtype=torch.bool)
+        seen_hh = (g_hh.abs().sum((0, 1)) != 0) if g_hh is not None else torch.zeros(height, width, dtype=torch.bool)
+        last = i - 1 if first else i  # the lowest input row the vertical stack may read
+        if seen_vv[last + 1:].any() or seen_hv[last + 1:].any():
+            if first and not seen_vv[i + 1:].any() and not seen_hv[i + 1:].any():
+                return ("the first layer's vertical stack sees row i of the image (through it, the prediction sees "
+                        "the pixel itself and the ones right of it): shift the vertical stack down one row, so that "
+                        "row i reads image rows i - k//2 - 1 .. i - 1")
+            return ("the vertical stack sees rows below the output row: pad k//2 rows on TOP only (F.pad(v, (k//2, "
+                    "k//2, k//2, 0))), so that row i reads rows i - k//2 .. i")
+        if seen_hh[:i].any() or seen_hh[i + 1:].any():
+            return ("the horizontal stack reads other rows than its own: it is a 1 x (k//2 + 1) convolution of row i "
+                    "alone (pad columns only); the rows above reach it through the link from the vertical stack")
+        if seen_hh[i, j + 1:].any():
+            return ("the horizontal stack sees pixels to the RIGHT of the output: pad k//2 columns on the LEFT only, "
+                    "so that (i, j) reads columns j - k//2 .. j")
+        if first and seen_hh[i, j]:
+            return ("the first layer's horizontal stack sees the pixel it predicts: shift it right one column, so "
+                    "that (i, j) reads columns j - k//2 - 1 .. j - 1 of the image (the role of mask A)")
+        if j > 0 and not seen_hh[i, j - 1]:
+            return (f"the horizontal output at ({i}, {j}) does not depend on its left neighbour ({i}, {j - 1}): the "
+                    "horizontal stack reads row i up to column j - 1 (first layer) or j")
+        if not first and not seen_vv[i].any():
+            return ("a later layer's vertical stack does not read its own row i: only the first layer, which reads "
+                    "the image, is shifted down; later layers read rows i - k//2 .. i of features that already "
+                    "exclude image row i")
+        if not first and not seen_hh[i, j]:
+            return ("a later layer's horizontal stack does not read position (i, j): only the first layer, which "
+                    "reads the image, is shifted right; later layers read columns j - k//2 .. j")
+        if i > 0 and not seen_hv[i - 1 if first else i].any():
+            return ("the horizontal stack does not see the rows above: add the link layer.v_to_h(v_pre) to its "
+                    "pre-activation")
+        if i > 0 and j + p < width and not seen_vv[i - 1 if first else i, j + p]:
+            return (f"the vertical stack at ({i}, {j}) does not see column {j + p} of the row above it: pad k//2 "
+                    "columns on each side, so that it reaches to the right as well (no blind spot)")
+    return None
+
+
+@exercise_check
+def check_gated_layer(gated_layer):
+    """``gated_layer(layer, v, h)`` -> (v_new, h_new): one layer of the gated PixelCNN with layer's weights."""
+    n, height, width = 2, 6, 7
+    gen = torch.Generator().manual_seed(4)
+    image = (torch.rand(n, 1, height, width, generator=gen) < 0.5).float()
+    cases = [(_gated_layer(1, 3, 3, True, 0), image, image, "the first layer (k = 3) on an image"),
+             (_gated_layer(3, 3, 3, False, 1), torch.randn(n, 3, height, width, generator=gen),
+              torch.randn(n, 3, height, width, generator=gen), "a later layer (k = 3)"),
+             (_gated_layer(1, 2, 5, True, 2), image, image, "the first layer (k = 5) on an image"),
+             (_gated_layer(2, 2, 5, False, 3), torch.randn(n, 2, height, width, generator=gen),
+              torch.randn(n, 2, height, width, generator=gen), "a later layer (k = 5)")]
+    for layer, v, h, what in cases:
+        v_before, h_before = v.clone(), h.clone()
+        try:
+            out = gated_layer(layer, v, h)
+        except RuntimeError as err:
+            expect("channels" not in str(err),
+                   f"{what}: a convolution got the wrong number of channels ({_first_line(err)}): layer.v_conv and "
+                   "layer.h_conv read the stacks' inputs v and h, layer.v_to_h the vertical PRE-activation (2C "
+                   "channels, before the gate), layer.h_out the gated horizontal values (C channels)")
+            expect("must match the size" not in str(err) or layer.pad == 1,
+                   f"{what}: the sizes do not fit ({_first_line(err)}): pad by k//2 with k the layer's own kernel "
+                   "width, layer.v_conv.kernel_size[1] (the check uses k = 3 and k = 5: is a 1 hard-coded?)")
+            raise
+        expect(torch.equal(v, v_before) and torch.equal(h, h_before),
+               "your function changed its inputs v or h: compute new tensors (no in-place operations)")
+        channels = layer.h_out.out_channels
+        v_new, h_new = _pair(out, what, n, channels, height, width)
+        want_v, want_h = (t.detach().double() for t in layer(v, h))
+        got_v, got_h = v_new.detach().double(), h_new.detach().double()
+        if _close(got_v, want_v) and _close(got_h, want_h):
+            continue
+        expect(not (_close(got_v, want_h) and _close(got_h, want_v)),
+               "v and h are swapped: return (v_new, h_new), the vertical stack first")
+        mistakes = _gated_mistakes(layer, v, h)
+        both = torch.cat([got_v.flatten(), got_h.flatten()])
+        hint = name_mistake(both, [(torch.cat([a.flatten(), b.flatten()]), why) for (a, b), why in mistakes],
+                            torch.cat([want_v.flatten(), want_h.flatten()]))
+        expect(hint is None, f"{what}: {hint}")
+        hint = _gated_leaks(gated_layer, layer, image if layer.first else v)
+        expect(hint is None, f"{what}: {hint}")
+        part = "v" if not _close(got_v, want_v) else "h"
+        expect(False, f"{what}: the new {part} does not match the layer's own forward pass with the same weights "
+                      "(yet no leak of the future was found): check the gate, tanh(first C channels) * "
+                      "sigmoid(last C), the link layer.v_to_h(v_pre) added before the horizontal gate, and "
+                      "h + layer.h_out(...) (no residual in the first layer)")
+    for layer, v, h, what in cases[:2]:  # gradients reach the weights, and float64 works as well
+        v_new, h_new = _pair(gated_layer(layer, v, h), what, n, layer.h_out.out_channels, height, width)
+        expect(v_new.requires_grad and h_new.requires_grad,
+               "no gradient flows through your outputs: no torch.no_grad(), .detach() or .item() inside the layer")
+        wide = _gated_layer(layer.v_conv.in_channels, layer.h_out.out_channels, layer.pad * 2 + 1, layer.first,
+                            0 if layer.first else 1).double()
+        v_new, h_new = _pair(gated_layer(wide, v.double(), h.double()), what + " in float64", n,
+                             layer.h_out.out_channels, height, width)
+        want_v, want_h = wide(v.double(), h.double())
+        expect(_close(v_new.detach(), want_v.detach()) and _close(h_new.detach(), want_h.detach()),
+               "with float64 weights and inputs the result changes: keep the inputs' dtype")
+    return "causal in both stacks, no blind spot, and the same values as GatedLayer with the same weights"

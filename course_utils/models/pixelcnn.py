@@ -154,6 +154,11 @@ class GatedLayer(nn.Module):
         return _gate(v_pre), self.horizontal(h, self.v_to_h(v_pre))
 
 
+def gated_layer(layer: GatedLayer, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One gated layer as a function of its weights (notebook 04's exercise): ``layer(v, h)``, the new (v, h)."""
+    return layer(v, h)
+
+
 class GatedPixelCNN(nn.Module):
     """Gated PixelCNN with vertical and horizontal stacks: a receptive field without a blind spot.
 

@@ -82,10 +82,7 @@ class RowLSTM(nn.Module):
     def step(self, from_input: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of the recurrence: row i's input-to-state term (N, 4C, W) and the state (h, c) of row
         i - 1, each (N, C, W) -> the state (h, c) of row i."""
-        gates = from_input + self.state_to_state(h)  # (N, 4C, W)
-        in_gate, forget, out_gate, content = gates.chunk(4, dim=1)
-        c = torch.sigmoid(forget) * c + torch.sigmoid(in_gate) * torch.tanh(content)
-        return torch.sigmoid(out_gate) * torch.tanh(c), c
+        return lstm_update(from_input + self.state_to_state(h), c)  # gates: (N, 4C, W)
 
     def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The zero state (h, c) above the first row, each (N, C, W), for input x (N, in_channels, H, W)."""
@@ -93,13 +90,33 @@ class RowLSTM(nn.Module):
         return zeros, zeros.clone()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from_input = self.input_to_state(x)  # (N, 4C, H, W): all rows at once, in parallel
-        h, c = self.initial_state(x)
-        rows = []
-        for i in range(x.shape[2]):  # the recurrence: row i needs the state of row i - 1
-            h, c = self.step(from_input[:, :, i], h, c)
-            rows.append(h)
-        return torch.stack(rows, dim=2)
+        return row_lstm(x, self.input_to_state, self.state_to_state)
+
+
+def lstm_update(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The LSTM update from the pre-activations ``gates`` (N, 4C, ...), four blocks of C channels in the order
+    input gate, forget gate, output gate, content, and the previous cell state c (N, C, ...) -> the new (h, c)."""
+    in_gate, forget, out_gate, content = gates.chunk(4, dim=1)
+    c = torch.sigmoid(forget) * c + torch.sigmoid(in_gate) * torch.tanh(content)
+    return torch.sigmoid(out_gate) * torch.tanh(c), c
+
+
+def row_lstm(x: torch.Tensor, input_to_state: nn.Module, state_to_state: nn.Module) -> torch.Tensor:
+    """One Row LSTM layer with the given kernels (notebook 03's exercise): x (N, C_in, H, W) -> h (N, C, H, W).
+
+    input_to_state: the masked 1 x k convolution, (N, C_in, H, W) -> (N, 4C, H, W), run on all rows at once;
+    state_to_state: the 1-D convolution over the previous row's state, (N, C, W) -> (N, 4C, W). The state
+    above the first row is zero; row i's state is :func:`lstm_update` of both terms and row i - 1's state.
+    """
+    from_input = input_to_state(x)  # (N, 4C, H, W): all rows at once, in parallel
+    n, four_c, height, width = from_input.shape
+    h = from_input.new_zeros(n, four_c // 4, width)
+    c = torch.zeros_like(h)
+    rows = []
+    for i in range(height):  # the recurrence: row i needs the state of row i - 1
+        h, c = lstm_update(from_input[:, :, i] + state_to_state(h), c)
+        rows.append(h)
+    return torch.stack(rows, dim=2)
 
 
 class RowLSTMPixelRNN(nn.Module):
@@ -201,9 +218,7 @@ class DiagonalLSTM(nn.Module):
         columns = []
         for t in range(from_input.shape[-1]):  # one diagonal of the image per step
             gates = from_input[..., t] + self.state_to_state(F.pad(h, (1, 0)))  # row r: states r - 1 and r
-            in_gate, forget, out_gate, content = gates.chunk(4, dim=1)
-            c = torch.sigmoid(forget) * c + torch.sigmoid(in_gate) * torch.tanh(content)
-            h = torch.sigmoid(out_gate) * torch.tanh(c)
+            h, c = lstm_update(gates, c)
             columns.append(h)
         return unskew(torch.stack(columns, dim=-1), width)
 
