@@ -106,24 +106,99 @@ def _decoder(latent_dim, last=None, sizes=(4, 2, 1), out_channels=1, flat=False,
     return nn.Sequential(*layers)
 
 
+def _upsampling(latent_dim):
+    return nn.Sequential(nn.Linear(latent_dim, 32 * 49), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+                         nn.Upsample(scale_factor=2), nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),
+                         nn.Upsample(scale_factor=2), nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+
+
+class _Custom(nn.Module):
+    """A decoder written as a module with its own forward (no Sequential): judged by what it does."""
+
+    def __init__(self, latent_dim, relu=True):
+        super().__init__()
+        self.fc = nn.Linear(latent_dim, 32 * 49)
+        self.up1 = nn.ConvTranspose2d(32, 16, 4, 2, 1)
+        self.up2 = nn.ConvTranspose2d(16, 1, 4, 2, 1)
+        self.act = torch.relu if relu else (lambda t: t)
+
+    def forward(self, z):
+        h = self.act(self.fc(z)).view(-1, 32, 7, 7)
+        return torch.sigmoid(self.up2(self.act(self.up1(h))))
+
+
+@pytest.mark.parametrize("other", [
+    lambda k: conv_decoder(k, channels=(8, 32)),
+    _upsampling,
+    _Custom,
+    lambda k: nn.Sequential(*list(_decoder(k))[:-1], nn.Tanh(), nn.Hardtanh(0, 1)),
+])
+def test_other_working_decoders_pass(other):
+    """The check judges behaviour, not one layer table: other sizes and upsampling layers pass."""
+    result = check_conv_decoder(other)
+    assert result.passed, result.message
+
+
+class _Double(nn.Module):
+    def forward(self, x):
+        return x.double()
+
+
+class _Frozen(nn.Module):
+    def __init__(self, k, how):
+        super().__init__()
+        self.inner, self.how = _decoder(k), how
+
+    def forward(self, z):
+        out = self.inner(z)
+        return {"round": lambda: out.round(), "detach": lambda: out.detach(),
+                "threshold": lambda: (out > 0.5).float()}[self.how]()
+
+
 @pytest.mark.parametrize("wrong, words", [
     (lambda k: _decoder(k, last=nn.Identity()), "forget the final nn.Sigmoid()"),
     (lambda k: _decoder(k, last=nn.ReLU()), "ReLU is unbounded"),
-    (lambda k: _decoder(k, flat=True), "output is flat"),
+    (lambda k: _decoder(k, flat=True), "is flat"),
     (lambda k: _decoder(k, out_channels=3), "ONE grey channel"),
     (lambda k: _decoder(k, sizes=(3, 2, 1)), "doubles the size exactly"),
     (lambda k: _decoder(k, fixed=3), "use the latent_dim argument"),
-    (lambda k: _decoder(k, convt=False), "no nn.ConvTranspose2d"),
+    (lambda k: _decoder(k, convt=False), "no convolution"),
     (lambda k: nn.Sequential(_decoder(k), nn.Flatten(1, 2)), "keep the channel dimension"),
     (lambda k: nn.Sequential(nn.Linear(k, 32 * 49), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
                              nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Sigmoid()), "two upsampling steps"),
-    (lambda k: conv_decoder(k, channels=(8, 32)), "parameters"),
     (lambda k: "not a module", "should return an nn.Module"),
+    (lambda k: _decoder(k).double(), "not float32"),
+    (lambda k: nn.Sequential(_decoder(k), _Double()), "dtype torch.float64"),
+    (lambda k: nn.Sequential(nn.Linear(k, 32 * 49), nn.Unflatten(1, (32, 7, 7)), nn.ConvTranspose2d(32, 16, 4, 2, 1),
+                             nn.ConvTranspose2d(16, 1, 4, 2, 1), nn.Sigmoid()), "no ReLU"),
+    (lambda k: _Custom(k, relu=False), "linear function of the code"),
+    (lambda k: nn.Sequential(*list(_decoder(k))[:-1], nn.Tanh()), "values in [0, 1]"),
+    (lambda k: nn.Sequential(*list(_decoder(k))[:-1], nn.Softmax(dim=-1)), "softmax"),
+    (lambda k: nn.Sequential(nn.Linear(k, 49), nn.ReLU(), nn.Unflatten(1, (1, 7, 7)), nn.ConvTranspose2d(1, 1, 4, 2, 1),
+                             nn.ReLU(), nn.ConvTranspose2d(1, 1, 4, 2, 1), nn.Sigmoid()), "too few"),
+    (lambda k: conv_decoder(k, channels=(256, 512)), "parameters, over"),
+    (lambda k: _decoder(k).requires_grad_(False), "requires a gradient"),
+    (lambda k: _Frozen(k, "round"), "torch.round"),
+    (lambda k: _Frozen(k, "threshold"), "threshold"),
+    (lambda k: _Frozen(k, "detach"), "carries no gradient"),
 ])
 def test_typical_decoder_mistakes_are_named(wrong, words):
     result = check_conv_decoder(wrong)
     assert not result.passed
     assert words in result.message, result.message
+
+
+def test_decoder_that_batches_wrongly_is_named():
+    class FirstOnly(nn.Module):
+        def __init__(self, k):
+            super().__init__()
+            self.inner = conv_decoder(k)
+
+        def forward(self, z):
+            return self.inner(z[:1].expand(5, -1))
+
+    result = check_conv_decoder(FirstOnly)
+    assert not result.passed and "one image per code" in result.message, result.message
 
 
 def test_decoder_ignoring_part_of_the_code_is_named():

@@ -4,8 +4,8 @@
     check_conv_decoder(conv_decoder)                      # codes (B, k) -> images (B, 1, 28, 28) in [0, 1]
     check_classifier_from_encoder(classifier_from_encoder)  # encoder copy + head; freeze or fine-tune
 
-Each check runs the student's code on inputs whose answer is known (hand-made errors, the reference
-decoder's size, which parameters receive gradients) and names the likely mistake when it fails. The
+Each check runs the student's code on inputs whose answer is known (hand-made errors, what a decoder must
+do whatever its layers, which parameters receive gradients) and names the likely mistake when it fails. The
 checks draw their random inputs from their own generator, so they never change the notebook's.
 """
 
@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.autoencoder import conv_decoder as reference_decoder
 from ..models.autoencoder import conv_encoder as reference_encoder
 from . import exercise_check, expect, expect_close, expect_shape, student_code
 
@@ -139,49 +138,139 @@ def _missing_nonlinearity(decoder: nn.Module) -> str | None:
     return None
 
 
-def _affine_in_z(decoder: nn.Module, latent_dim: int) -> bool:
-    """True when the decoder's logits (before its sigmoid) are an affine function of the code: no ReLU at all."""
-    gen = torch.Generator().manual_seed(7)
-    z1, z2 = torch.randn(4, latent_dim, generator=gen), torch.randn(4, latent_dim, generator=gen)
-    with torch.no_grad():
-        outs = [decoder(z).double().clamp(1e-7, 1 - 1e-7) for z in (z1, z2, (z1 + z2) / 2, 2 * z1 - z2)]
-    logits = [torch.logit(o) for o in outs]
-    mid = (logits[2] - (logits[0] + logits[1]) / 2).abs().max()
-    far = (logits[3] - (2 * logits[0] - logits[1])).abs().max()
-    scale = logits[0].abs().max() + 1e-6
-    return bool(mid < 1e-4 * scale + 1e-5 and far < 1e-4 * scale + 1e-5)
+_CONVS = (nn.Conv2d, nn.ConvTranspose2d, nn.LazyConv2d, nn.LazyConvTranspose2d)
+PARAMETER_RANGE = (1_000, 1_000_000)  # a sane decoder for 28x28 digits; the encoder has 13,000 to 34,000
+
+
+def _expect_images(out, batch: int, latent_dim: int) -> None:
+    """The decoder's output for ``batch`` codes must be float32 images (batch, 1, 28, 28); names each slip."""
+    what = f"the decoder's output for codes ({batch}, {latent_dim})"
+    expect(torch.is_tensor(out), f"{what} should be a tensor, got {type(out).__name__}")
+    shape = tuple(out.shape)
+    expect(shape != (batch, 784), f"{what} is flat ({batch}, 784): the decoder ends with images (B, 1, 28, 28); "
+                                  "reshape to a small feature map (nn.Unflatten) early, never flatten at the end")
+    expect(out.dim() == 4, f"{what} has shape {shape}: images are (B, 1, 28, 28), keep the channel dimension "
+                           "(do not squeeze it)")
+    expect(shape[0] == batch, f"{what} has {shape[0]} rows: one image per code, the batch stays first")
+    expect(shape[1] == 1, f"{what} has {shape[1]} channels: the last layer makes ONE grey channel "
+                          "(out_channels=1)")
+    expect(shape[2:] != (14, 14), f"{what} is 14x14: the encoder halved 28 -> 14 -> 7, so the decoder needs two "
+                                  "upsampling steps back, 7 -> 14 -> 28")
+    expect(shape[2:] == (28, 28),
+           f"{what} is {shape[2]}x{shape[3]}: each upsampling step must double the side exactly (7 -> 14 -> 28); "
+           "a transposed convolution maps n to (n - 1) * stride - 2 * padding + kernel_size, so kernel_size=4, "
+           "stride=2, padding=1 doubles the size exactly (nn.Upsample(scale_factor=2) followed by a Conv2d with "
+           "kernel_size=3, padding=1 does too)")
+    expect(out.dtype == torch.float32,
+           f"{what} has dtype {out.dtype}: keep float32, the dtype of the codes and of the images "
+           "(no .double() or dtype=torch.float64)")
+
+
+def _gradient_rows(forward, z0: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """d(pixel p of decoder(z0)) / dz for each p in ``pixels``: (P, latent_dim), one code per pixel in a batch."""
+    z = z0.expand(len(pixels), -1).clone().requires_grad_(True)
+    out = forward(z).reshape(len(pixels), -1)
+    out[torch.arange(len(pixels)), pixels].sum().backward()
+    return z.grad.detach().double()
+
+
+def _linear_in_code(decoder: nn.Module, forward, latent_dim: int) -> bool:
+    """True when every pixel depends on the code through one fixed direction a_p (pixel = g(a_p . z + b_p)):
+    the decoder is one linear map followed by an elementwise squashing, whatever its layers look like."""
+    gen = torch.Generator().manual_seed(11)
+    pixels = torch.arange(0, 784, 3)
+    was_training = decoder.training
+    decoder.eval()  # one code per row of a batch: no batch statistics mixing the rows
+    try:
+        rows = [_gradient_rows(forward, torch.randn(1, latent_dim, generator=gen), pixels) for _ in range(4)]
+    finally:
+        decoder.train(was_training)
+    for other in rows[1:]:
+        n0, n1 = rows[0].norm(dim=1), other.norm(dim=1)
+        used = (n0 > 1e-6 * n0.max()) & (n1 > 1e-6 * n1.max())
+        if not used.any():
+            return False
+        cos = ((rows[0] * other).sum(1)[used] / (n0[used] * n1[used])).abs()
+        if bool((cos < 0.9999).any()):
+            return False
+    return True
+
+
+def _blobs(n: int) -> torch.Tensor:
+    """n soft round blobs (n, 1, 28, 28) in [0, 1] at different places: targets any decoder can learn."""
+    side = torch.linspace(-1, 1, 28)
+    yy, xx = torch.meshgrid(side, side, indexing="ij")
+    centres = torch.rand(n, 2, generator=torch.Generator().manual_seed(5)) * 1.2 - 0.6
+    return torch.exp(-((xx - centres[:, 0, None, None]) ** 2 + (yy - centres[:, 1, None, None]) ** 2) / 0.08)[:, None]
+
+
+def _expect_it_trains(decoder: nn.Module, forward, latent_dim: int) -> None:
+    """A few Adam steps on 8 fixed codes and 8 target images must lower the squared error."""
+    z = torch.randn(8, latent_dim, generator=torch.Generator().manual_seed(3))
+    x = _blobs(8)
+    params = [p for p in decoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=3e-3)
+    losses = []
+    for _ in range(25):
+        out = forward(z)
+        loss = (out - x).pow(2).flatten(1).sum(1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    expect(min(losses[1:]) < 0.9 * losses[0],
+           f"25 Adam steps (learning rate 3e-3) on 8 codes and 8 target images did not lower the squared error "
+           f"(from {losses[0]:.4g} to {losses[-1]:.4g}): is the output clamped, rounded or squashed so that most "
+           "pixels get no gradient, or are the layers' weights scaled far from their default size?")
+
+
+def _expect_gradients(decoder: nn.Module, out: torch.Tensor, z: torch.Tensor) -> None:
+    """The output must carry gradients to the decoder's parameters and to every coordinate of the code z."""
+    params = list(decoder.parameters())
+    expect(any(p.requires_grad for p in params),
+           "none of the decoder's parameters requires a gradient: it cannot learn (remove .requires_grad_(False))")
+    expect(out.requires_grad,
+           "the decoder's output carries no gradient: is its forward under torch.no_grad(), does it .detach() a "
+           "tensor, or does it threshold the output (out > 0.5)? The decoder must be trainable through its output")
+    out.sum().backward()
+    if not any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params):
+        binary = bool(((out == 0) | (out == 1)).all())
+        expect(False, "no parameter of the decoder receives a gradient from its output"
+               + (": every output pixel is exactly 0 or 1. Rounding the output (torch.round) has no gradient, and "
+                  "a sigmoid whose inputs are huge (scaled up) is flat there" if binary else
+                  ": an operation without a gradient sits in the way (torch.round, integer casts, .detach())"))
+    expect(z.grad is not None and bool((z.grad.abs().sum(0) > 0).all()),
+           "some coordinates of z have no effect on the image: the first layer must read all latent_dim numbers")
 
 
 @exercise_check
 def check_conv_decoder(conv_decoder):
-    """``conv_decoder(latent_dim)`` -> module: codes float (B, latent_dim) -> images float (B, 1, 28, 28) in [0, 1]."""
+    """``conv_decoder(latent_dim)`` -> module: codes float (B, latent_dim) -> images float (B, 1, 28, 28) in [0, 1].
+
+    Judges what the decoder does, not one architecture: images of the right shape and dtype for several batch
+    sizes and code sizes, values in [0, 1] for any code (the loss compares them with pixel intensities),
+    convolutions, a nonlinear map from the code, every code coordinate used, a sane size, and that it trains.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        decoder = conv_decoder(3)
+        latent_dim = 3
+        decoder = conv_decoder(latent_dim)
         expect(isinstance(decoder, nn.Module),
                f"conv_decoder should return an nn.Module (e.g. an nn.Sequential), got {type(decoder).__name__}")
         expect(all(p.dtype == torch.float32 for p in decoder.parameters()),
                "the decoder's weights are not float32: build the layers in torch's default dtype (no .double()), "
                "so that they take the float32 codes and images the course uses")
-        z = torch.randn(5, 3, requires_grad=True)
-        out = student_code(decoder)(z)
-        expect(torch.is_tensor(out), f"the decoder's output should be a tensor, got {type(out).__name__}")
-        shape = tuple(out.shape)
-        expect(shape != (5, 784), "the output is flat (5, 784): the mirror of the encoder ends with images; "
-                                  "no Flatten at the end (nn.Unflatten belongs right after the first Linear)")
-        expect(out.dim() == 4, f"the output has shape {shape}: images are (B, 1, 28, 28), keep the channel "
-                               "dimension (do not squeeze it)")
-        expect(shape[1] == 1, f"the output has {shape[1]} channels: the last ConvTranspose2d makes ONE grey "
-                              "channel (out_channels=1)")
-        expect(shape[2:] != (14, 14), "the output is 14x14: it needs two upsampling steps, 7 -> 14 -> 28 "
-                                      "(two ConvTranspose2d layers with stride 2)")
-        expect(shape[2:] == (28, 28), f"the output is {shape[2]}x{shape[3]}: a ConvTranspose2d with "
-                                      "kernel_size=4, stride=2, padding=1 doubles the size exactly (7 -> 14 -> 28); "
-                                      "did you start from 7x7 (nn.Unflatten(1, (32, 7, 7)))?")
-        expect_shape(out, (5, 1, 28, 28), "the decoder's output for codes (5, 3)")
-        expect(any(isinstance(m, nn.ConvTranspose2d) for m in decoder.modules()),
-               "the decoder has no nn.ConvTranspose2d: after the first Linear and Unflatten, upsample with "
-               "transposed convolutions (the mirror image of the encoder's strided convolutions)")
+        forward = student_code(decoder)
+        z = torch.randn(5, latent_dim, requires_grad=True)
+        out = forward(z)
+        _expect_images(out, 5, latent_dim)
+        for batch in (1, 2, 16):
+            _expect_images(forward(torch.randn(batch, latent_dim)), batch, latent_dim)
+        _expect_gradients(decoder, out, z)
+        expect(any(isinstance(m, _CONVS) for m in decoder.modules()),
+               "the decoder has no convolution (no nn.ConvTranspose2d, no nn.Conv2d): mirror the encoder's strided "
+               "convolutions, from a small feature map up to 28x28, with transposed convolutions (or "
+               "nn.Upsample followed by nn.Conv2d), which reuse the same small filters everywhere in the image")
         expect(not any(isinstance(m, (nn.Softmax, nn.LogSoftmax, nn.Softmax2d)) for m in decoder.modules()),
                "the decoder ends with a softmax: it makes the pixels compete (they sum to 1 along a dimension), "
                "while each pixel's intensity is its own number in [0, 1]; end with nn.Sigmoid(), applied to every "
@@ -191,35 +280,38 @@ def check_conv_decoder(conv_decoder):
                    "the decoder's pixels sum to 1 (a softmax?): each pixel's intensity is its own number in "
                    "[0, 1]; end with nn.Sigmoid(), applied to every pixel on its own")
         low, high = float(out.detach().min()), float(out.detach().max())
-        expect(low >= 0 and high <= 1, f"the output has values in [{low:.3g}, {high:.3g}]: pixel intensities lie in "
-                                       "[0, 1]; did you forget the final nn.Sigmoid()?")
+        expect(low >= 0 and high <= 1,
+               f"the output has values in [{low:.3g}, {high:.3g}]: the loss compares the output with pixel "
+               "intensities in [0, 1], so the decoder must produce values in [0, 1]; did you forget the final "
+               "nn.Sigmoid()?")
         with torch.no_grad():
-            big = decoder(50 * z.detach())
+            big = forward(50 * z.detach())
         expect(float(big.min()) >= 0 and float(big.max()) <= 1,
                f"for large codes the output reaches [{float(big.min()):.3g}, {float(big.max()):.3g}]: the last "
                "layer must squash into [0, 1] whatever its input, i.e. nn.Sigmoid() (ReLU is unbounded)")
-        expect(not _affine_in_z(decoder, 3),
-               "the decoder is a linear function of the code followed by the sigmoid: the ReLUs are missing. Put "
-               "nn.ReLU() after the first Linear and after the first ConvTranspose2d; without nonlinearities the "
-               "stacked layers collapse into one linear map")
+        expect(not _linear_in_code(decoder, forward, latent_dim),
+               "the decoder is a linear function of the code followed by a squashing: there is no ReLU (or other "
+               "nonlinearity) between its layers, so they collapse into one linear map, and the decoder can do no "
+               "better than PCA's flat subspace; put nn.ReLU() after every layer but the last")
         missing = _missing_nonlinearity(decoder)
         expect(missing is None, missing or "")
-        out.sum().backward()
-        expect(z.grad is not None and bool((z.grad.abs().sum(0) > 0).all()),
-               "some coordinates of z have no effect on the image: the first Linear layer must read all "
-               "latent_dim numbers")
         try:
             out7 = conv_decoder(7)(torch.randn(2, 7))
         except Exception as err:
             expect(False, f"conv_decoder(7) fails on codes of shape (2, 7) ({type(err).__name__}: {err}): use "
-                          "the latent_dim argument as the first Linear layer's input size, not a fixed number")
-        expect_shape(out7, (2, 1, 28, 28), "conv_decoder(7)'s output for codes (2, 7)")
-        mine, reference = _count(decoder), _count(reference_decoder(3))
-    expect(mine == reference,
-           f"the decoder has {mine:,} parameters, the one described has {reference:,}: compare your layers with "
-           "the table (Linear latent_dim -> 32*7*7, ConvTranspose2d 32 -> 16, ConvTranspose2d 16 -> 1, all "
-           "transposed convs with kernel_size=4, stride=2, padding=1)")
-    return "codes (B, k) become images (B, 1, 28, 28) in [0, 1] through 7 -> 14 -> 28"
+                          "the latent_dim argument as the first layer's input size, not a fixed number")
+        _expect_images(out7, 2, 7)
+        count = _count(decoder)
+        low_count, high_count = PARAMETER_RANGE
+        expect(count >= low_count,
+               f"the decoder has only {count:,} parameters: too few to draw 28x28 digits from a code (the "
+               "notebook's encoder has over 10,000); give the layers a few channels (e.g. 32 and 16)")
+        expect(count <= high_count,
+               f"the decoder has {count:,} parameters, over {high_count:,}: far more than the encoder's few tens of "
+               "thousands, slow to train on a CPU and prone to memorise; convolutions with a few channels are enough")
+        _expect_it_trains(decoder, forward, latent_dim)
+    return ("codes (B, k) become images (B, 1, 28, 28) in [0, 1] through nonlinear upsampling layers, "
+            f"{count:,} parameters, and a few Adam steps lower the loss")
 
 
 # --- reusing the encoder: freeze or fine-tune ----------------------------------------------------
