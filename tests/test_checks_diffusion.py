@@ -463,3 +463,31 @@ def test_broken_answers_get_a_message_not_a_crash(check, how):
         assert "returned None" in result.message, result.message
     if how == "raise":
         assert "your code raised ValueError" in result.message, result.message
+
+
+def test_ddpm_mean_divided_by_alpha_is_named():
+    def divided_by_alpha(x, eps, t, s, noise):
+        mean = (x - s.betas[t] / (1 - s.alpha_bars[t]).sqrt() * eps) / s.alphas[t]
+        if t == 0:
+            return mean
+        return mean + (s.betas[t] * (1 - s.alpha_bars[t - 1]) / (1 - s.alpha_bars[t])).sqrt() * noise
+    fails_with(check_ddpm_step(divided_by_alpha), "a square root is missing")
+
+
+@pytest.mark.parametrize("where", ["in", "out"])
+def test_ddim_with_one_root_missing_is_named(where):
+    def one_root(x, eps, t, t_prev, s):
+        a = s.alpha_bars[t]
+        a_prev = s.alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+        x0 = (x - (1 - a) * eps) / a if where == "in" else (x - (1 - a).sqrt() * eps) / a.sqrt()
+        return a_prev * x0 + (1 - a_prev) * eps if where == "out" else a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    fails_with(check_ddim_step(one_root), "square root is missing")
+
+
+def test_flow_loss_without_reshaping_t_gets_the_broadcast_hint():
+    def flat_t(net, x0, labels, p_uncond, null_label):
+        t = torch.rand(len(x0))
+        eps = torch.randn_like(x0)
+        x_t = (1 - t) * x0 + t * eps
+        return F.mse_loss(net(x_t, t, diffusion.drop_labels(labels, p_uncond, null_label)), eps - x0)
+    fails_with(check_flow_matching_loss(flat_t), "reshape it to")

@@ -41,8 +41,9 @@ SQRT_HINT = ("a square root is missing: the coefficients are standard deviations
              "sqrt(1 - alpha_bar)")
 OFF_BY_ONE_HINT = ("the time index is off by one: steps run t = 0, ..., T-1 and schedule.alpha_bars[t] already "
                    "belongs to step t (no t - 1 or t + 1)")
-BROADCAST_HINT = ("shapes do not broadcast: alpha_bar_t has one value per sample, shape (N,); reshape it to "
-                  "(N, 1, ..., 1) with .view(-1, *[1] * (x.dim() - 1)) so it scales every entry of its sample")
+BROADCAST_HINT = ("shapes do not broadcast: a per-sample value (alpha_bar_t, or the time t) has shape (N,); "
+                  "reshape it to (N, 1, ..., 1) with .view(-1, *[1] * (x.dim() - 1)) so it scales every entry of "
+                  "its sample")
 
 
 def check_schedule() -> Schedule:
@@ -339,6 +340,8 @@ def check_ddpm_step(ddpm_step):
              "the noise is scaled by beta_t: it needs the standard deviation sqrt(beta_tilde_t) of the posterior"),
             (_ddpm(x, eps, t, s, noise, alpha=float(ab[t])),
              "you divided by sqrt(alpha_bar_t): the mean divides by sqrt(alpha_t), this ONE step's alpha"),
+            (_ddpm(x, eps, t, s, noise, alpha=float(s.alphas[t]) ** 2),
+             "you divided by alpha_t: a square root is missing, the mean divides by sqrt(alpha_t)"),
             (_ddpm(x, eps, t, s, noise, coef_a_bar=float(s.alphas[t])),
              "in beta_t / sqrt(1 - alpha_bar_t) you used alpha_t: it is alpha_bar_t, the product up to step t"),
             (_ddpm(x, eps, t, s, noise, sqrt_coef=False), "the noise coefficient beta_t / sqrt(1 - alpha_bar_t) "
@@ -373,10 +376,13 @@ def check_ddpm_step(ddpm_step):
 
 # --- one DDIM step -------------------------------------------------------------------------------
 
-def _ddim(x, eps, a_bar: float, a_prev: float, sqrt: bool = True) -> torch.Tensor:
-    root = (lambda v: v ** 0.5) if sqrt else (lambda v: v)
-    x0 = (x.double() - root(1 - a_bar) * eps.double()) / root(a_bar)
-    return root(a_prev) * x0 + root(1 - a_prev) * eps.double()
+def _ddim(x, eps, a_bar: float, a_prev: float, sqrt: bool = True, sqrt_in: bool = True,
+          sqrt_out: bool = True) -> torch.Tensor:
+    """The DDIM step in float64; sqrt_in / sqrt_out False drop the roots of the x0_hat / of the move only."""
+    root_in = (lambda v: v ** 0.5) if sqrt and sqrt_in else (lambda v: v)
+    root_out = (lambda v: v ** 0.5) if sqrt and sqrt_out else (lambda v: v)
+    x0 = (x.double() - root_in(1 - a_bar) * eps.double()) / root_in(a_bar)
+    return root_out(a_prev) * x0 + root_out(1 - a_prev) * eps.double()
 
 
 @exercise_check
@@ -401,6 +407,8 @@ def check_ddim_step(ddim_step):
             (_ddim(x, eps, float(a[t]), float(a[t_prev])), ALPHA_HINT),
             (_ddim(x, eps, float(ab[t]), float(a[t_prev])), ALPHA_HINT + " (for the target step t_prev)"),
             (_ddim(x, eps, float(ab[t]), float(ab[t_prev]), sqrt=False), SQRT_HINT),
+            (_ddim(x, eps, float(ab[t]), float(ab[t_prev]), sqrt_in=False), SQRT_HINT + " (in x0_hat)"),
+            (_ddim(x, eps, float(ab[t]), float(ab[t_prev]), sqrt_out=False), SQRT_HINT + " (in the move to t_prev)"),
             (_ddim(x, eps, float(ab[t - 1]), float(ab[t_prev - 1])), OFF_BY_ONE_HINT),
             (_ddim(x, eps, float(ab[t + 1]), float(ab[t_prev + 1])), OFF_BY_ONE_HINT),
             (_ddim(x, eps, float(ab[t]), float(ab[t_prev - 1])), OFF_BY_ONE_HINT + " (for t_prev)"),
