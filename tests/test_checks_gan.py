@@ -391,6 +391,25 @@ def test_gradient_penalty_other_mistakes_are_named(wrong, words):
     fails_with(check_gradient_penalty(wrong), words)
 
 
+def image_only(critic, real, fake, mix=None, *, drawn_only=False):
+    """Weights shaped for image batches (N, 1, H, W) only: given ones (or, with drawn_only, drawn ones)."""
+    if mix is None:
+        mix = torch.rand(len(real), 1, 1, 1)
+    elif not drawn_only:
+        mix = mix[:, None, None, None]
+    else:
+        mix = mix.reshape(len(real), *[1] * (real.dim() - 1))
+    x = (mix * real + (1 - mix) * fake).requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+@pytest.mark.parametrize("drawn_only, words", [(False, "points (N, 6)"), (True, "with mix=None your penalty raised")])
+def test_gradient_penalty_for_images_only_is_named(drawn_only, words):
+    fails_with(check_gradient_penalty(lambda c, r, f, mix=None: image_only(c, r, f, mix, drawn_only=drawn_only)),
+               words)
+
+
 def test_gradient_penalty_backward_inside_is_named():
     def inside(critic, real, fake, mix=None):
         out = penalty(critic, real, fake, mix)

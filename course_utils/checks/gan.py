@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import exercise_check, expect, expect_close, expect_shape
+from . import CheckFailed, exercise_check, expect, expect_close, expect_shape
 from .questions import choices, number
 
 LOGITS_HINT = ("these are logits (any real number), not probabilities: turn them into log-probabilities "
@@ -541,6 +541,66 @@ def _penalty_of(norms: torch.Tensor) -> torch.Tensor:
     return ((norms - 1) ** 2).mean()
 
 
+def _shape_hint(gradient_penalty, critic, real, fake, mix):
+    """The student's penalty on 2-D points as a float; fails with a hint when it crashes or has the wrong type."""
+    try:
+        out = gradient_penalty(critic, real, fake, mix)
+    except (CheckFailed, NotImplementedError):
+        raise
+    except Exception as err:  # the student's code crashed on 2-D points only: name the likely cause
+        expect(False, f"your penalty works for images (N, 1, 2, 3) but raised {type(err).__name__} for points "
+                      f"(N, 6): {str(err).splitlines()[0] if str(err) else ''} -- shape the weights from real.dim() "
+                      "((N, 1) for points, (N, 1, 1, 1) for images), not for one kind of input")
+    expect(torch.is_tensor(out) and out.dim() == 0,
+           f"for points (N, 6) your penalty returned {type(out).__name__}"
+           f"{tuple(out.shape) if torch.is_tensor(out) else ''}, expected a 0-d tensor: shape the weights from "
+           "real.dim(), so that the same code works for points and images")
+    return out.detach().double()
+
+
+def _check_drawn_weights(gradient_penalty, reference, shape: tuple) -> None:
+    """With mix=None: the critic must see x_hat with one weight per sample, uniform on [0, 1]."""
+    kind = "points" if len(shape) == 2 else "images"
+    critic = _Critic()
+    real, fake = _gp_data(shape[0], 2)
+    real, fake = real.reshape(shape), fake.reshape(shape)
+    try:
+        out = gradient_penalty(critic, real, fake, None)
+    except (CheckFailed, NotImplementedError):
+        raise
+    except Exception as err:
+        expect(False, f"with mix=None your penalty raised {type(err).__name__} for {kind} {shape}: "
+                      f"{str(err).splitlines()[0] if str(err) else ''} -- draw one weight per sample, shaped from "
+                      "real.dim() (torch.rand(N, 1, ...)), then go on as with given weights")
+    expect(out is not None, f"gradient_penalty(critic, real, fake) (mix=None) returned None for {kind}: draw the "
+                            "weights when mix is None, then go on as with given weights")
+    expect(torch.is_tensor(out) and out.dim() == 0, f"with mix=None the result for {kind} should be a 0-d tensor "
+                                                    "as well")
+    expect(len(critic.seen) > 0, "with mix=None the critic was never called")
+    w = _weights_seen(critic.seen, real, fake)
+    expect(w is not None, "with mix=None the critic never saw points between real and fake: draw one weight per "
+                          "sample and build x_hat = mix * real + (1 - mix) * fake")
+    expect(torch.allclose(w, w[:, :1].expand_as(w), atol=1e-4),
+           "with mix=None the weight varies between the coordinates of a sample: draw ONE weight per sample, shape "
+           "(N, 1, 1, ...) (torch.rand(N, 1, ...)), not one per coordinate")
+    w = w[:, 0]
+    expect(w.std() > 0.05,
+           f"with mix=None every sample got the same weight ({w[0].item():.3g}): draw one weight PER SAMPLE, "
+           "torch.rand(N, ...), not one for the whole batch, so that the penalty looks at many places between the "
+           "two distributions")
+    expect(w.min() >= -1e-6 and w.max() <= 1 + 1e-6,
+           f"with mix=None some weights lie outside [0, 1] (from {w.min().item():.3g} to {w.max().item():.3g}): "
+           "draw them uniformly on [0, 1] (torch.rand), not from a normal distribution (torch.randn), so that x_hat "
+           "lies BETWEEN real and fake")
+    expect(abs(w.mean().item() - 0.5) < 0.1 and abs(w.std().item() - 0.2887) < 0.07,
+           f"with mix=None the weights do not look uniform on [0, 1] (mean {w.mean().item():.3g}, std "
+           f"{w.std().item():.3g}; uniform gives 0.5 and 0.289): draw them with torch.rand")
+    want = reference(_Critic(), real, fake, w.float())
+    expect_close(out.detach().double(), want.detach().double(), f"the penalty with mix=None for {kind}", atol=1e-4,
+                 hint="with the weights you drew, the value differs from the one with the same weights given: "
+                      "use the same computation for both")
+
+
 @exercise_check
 def check_gradient_penalty(gradient_penalty):
     """``gradient_penalty(critic, real (N, ...), fake (N, ...), mix (N,) or None)`` -> 0-d: mean (||grad|| - 1)^2
@@ -659,37 +719,16 @@ def check_gradient_penalty(gradient_penalty):
            "your function switched on requires_grad of `real` or `fake` (the caller's tensors): make x_hat, a new "
            "tensor, require grad instead")
 
-    # 4. mix=None: one random weight per sample, uniform on [0, 1].
-    critic = _Critic()
-    real, fake = _gp_data(400, 2)
-    out = _call_gp(gradient_penalty, critic, real, fake, None)
-    expect(out is not None, "gradient_penalty(critic, real, fake) (mix=None) returned None: draw the weights when "
-                            "mix is None, then go on as with given weights")
-    expect(torch.is_tensor(out) and out.dim() == 0,
-           "with mix=None the result should be a 0-d tensor as well")
-    expect(len(critic.seen) > 0, "with mix=None the critic was never called")
-    w = _weights_seen(critic.seen, real, fake)
-    expect(w is not None, "with mix=None the critic never saw points between real and fake: draw one weight per "
-                          "sample and build x_hat = mix * real + (1 - mix) * fake")
-    expect(torch.allclose(w, w[:, :1].expand_as(w), atol=1e-4),
-           "with mix=None the weight varies between the coordinates of a sample: draw ONE weight per sample, shape "
-           "(N, 1, 1, ...) (torch.rand(N, 1, ...)), not one per coordinate")
-    w = w[:, 0]
-    expect(w.std() > 0.05,
-           f"with mix=None every sample got the same weight ({w[0].item():.3g}): draw one weight PER SAMPLE, "
-           "torch.rand(N, ...), not one for the whole batch, so that the penalty looks at many places between the "
-           "two distributions")
-    expect(w.min() >= -1e-6 and w.max() <= 1 + 1e-6,
-           f"with mix=None some weights lie outside [0, 1] (from {w.min().item():.3g} to {w.max().item():.3g}): "
-           "draw them uniformly on [0, 1] (torch.rand), not from a normal distribution (torch.randn), so that x_hat "
-           "lies BETWEEN real and fake")
-    expect(abs(w.mean().item() - 0.5) < 0.1 and abs(w.std().item() - 0.2887) < 0.07,
-           f"with mix=None the weights do not look uniform on [0, 1] (mean {w.mean().item():.3g}, std "
-           f"{w.std().item():.3g}; uniform gives 0.5 and 0.289): draw them with torch.rand")
-    want = reference(_Critic(), real, fake, w.float())
-    expect_close(out.detach().double(), want.detach().double(), "the penalty with mix=None", atol=1e-4,
-                 hint="with the weights you drew, the value differs from the one with the same weights given: "
-                      "use the same computation for both")
+    # 4. The same batch as points (N, 6) instead of images (N, 1, 2, 3): the weights' shape must follow real's.
+    flat = _shape_hint(gradient_penalty, _Critic(), real.flatten(1), fake.flatten(1), mix)
+    expect(flat is None or _close(flat, want.detach().double()),
+           "for the same samples given as points (N, 6) instead of images (N, 1, 2, 3) your penalty gives "
+           f"{flat} instead of {want.item():.5g}: shape the weights from real.dim(), (N, 1) for points and "
+           "(N, 1, 1, 1) for images, so that one weight multiplies each whole sample")
+
+    # 5. mix=None: one random weight per sample, uniform on [0, 1], for images and for points.
+    for shape in ((400, 1, 2, 3), (400, 6)):
+        _check_drawn_weights(gradient_penalty, reference, shape)
     return "per-sample interpolates, the critic's gradient there (create_graph=True), mean (||grad|| - 1)^2"
 
 
