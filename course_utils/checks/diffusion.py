@@ -236,6 +236,29 @@ def _reduction_mistakes(pred: torch.Tensor, target: torch.Tensor) -> list[tuple[
             (-err.mean(), "the loss has the wrong sign")]
 
 
+def _expect_loss_value(out, net: _SpyNet, pred: torch.Tensor, target: torch.Tensor, target_name: str,
+                       mistakes: list[tuple[torch.Tensor, str]]) -> None:
+    """The loss is mean((pred - target)^2) over all entries, with its gradient; else the mistake it matches."""
+    out_d = out.detach().double()
+    right = (pred - target).pow(2).mean()
+    if not torch.allclose(out_d, right, rtol=1e-3, atol=1e-6):
+        hint = name_mistake(out_d, mistakes + _reduction_mistakes(pred, target), right, tol=1e-3)
+        expect(hint is None, f"the loss value is wrong: {hint}")
+        expect_close(out_d, right, "the loss", rtol=1e-3,
+                     hint=f"expected the mean of (net(x_t, t, labels) - {target_name})^2 over all entries, with the "
+                          "same noise that made x_t")
+    expect(out.requires_grad, "the loss has no gradient: did you call .item() or .detach()? Return the tensor")
+    out.backward()
+    expect(net.w.grad is not None and bool(net.w.grad != 0), "the loss does not depend on the network's output")
+
+
+def _expect_no_drop_at_zero(loss_fn, seed: int, schedule: bool) -> None:
+    _, _, _, net0, _ = _loss_call(loss_fn, 500, 0.0, seed=seed, schedule=schedule)
+    seen0 = torch.cat([c[2] for c in net0.calls])
+    expect(not bool((seen0 == net0.null_label).any()),
+           "labels were dropped with p_uncond = 0: use the p_uncond argument instead of a fixed probability")
+
+
 @exercise_check
 def check_diffusion_loss(diffusion_loss):
     """``diffusion_loss(net, x0 (N, ...), labels (N,), schedule, p_uncond, null_label)`` -> 0-d loss."""
@@ -271,27 +294,12 @@ def check_diffusion_loss(diffusion_loss):
         expect(False, "x_t is not a draw from q(x_t | x0) = N(sqrt(alpha_bar_t) x0, (1 - alpha_bar_t) I) for "
                       "the t the network was given: make x_t with q_sample(x0, t, noise, schedule), noise ~ N(0, I)")
 
-    out_d = out.detach().double()
     pred = 0.5 * x_t.double()
-    right = (pred - eps).pow(2).mean()
-    if not torch.allclose(out_d, right, rtol=1e-3, atol=1e-6):
-        hint = name_mistake(out_d, [
-            ((pred - x0.double()).pow(2).mean(), "the target is the NOISE eps that made x_t, not the clean x0"),
-            ((pred + eps).pow(2).mean(), "the target has the wrong sign: the network predicts the noise eps itself"),
-            *_reduction_mistakes(pred, eps),
-        ], right, tol=1e-3)
-        expect(hint is None, f"the loss value is wrong: {hint}")
-        expect_close(out_d, right, "the loss", rtol=1e-3,
-                     hint="expected the mean of (net(x_t, t, labels) - noise)^2 over all entries, with the same "
-                          "noise that made x_t")
-    expect(out.requires_grad, "the loss has no gradient: did you call .item() or .detach()? Return the tensor")
-    out.backward()
-    expect(net.w.grad is not None and bool(net.w.grad != 0), "the loss does not depend on the network's output")
-
-    _, _, _, net0, _ = _loss_call(diffusion_loss, 500, 0.0, seed=4)
-    seen0 = torch.cat([c[2] for c in net0.calls])
-    expect(not bool((seen0 == net0.null_label).any()), "labels were dropped with p_uncond = 0: use the p_uncond "
-                                                       "argument instead of a fixed probability")
+    _expect_loss_value(out, net, pred, eps, "noise", [
+        ((pred - x0.double()).pow(2).mean(), "the target is the NOISE eps that made x_t, not the clean x0"),
+        ((pred + eps).pow(2).mean(), "the target has the wrong sign: the network predicts the noise eps itself"),
+    ])
+    _expect_no_drop_at_zero(diffusion_loss, seed=4, schedule=True)
     return "eps-prediction loss on x_t ~ q(x_t | x0), t uniform over all steps, labels dropped with p_uncond"
 
 
@@ -530,33 +538,18 @@ def check_flow_matching_loss(flow_matching_loss):
                       "use the same t for x_t and for the network, and torch.randn_like(x0) for eps")
 
     pred, x0d = 0.5 * x_t.double(), x0.double()
-    right = (pred - (eps - x0d)).pow(2).mean()
-    out_d = out.detach().double()
-    if not torch.allclose(out_d, right, rtol=1e-3, atol=1e-6):
-        hint = name_mistake(out_d, [
-            ((pred - (x0d - eps)).pow(2).mean(), "the target has the wrong sign: along x_t = (1 - t) x0 + t eps the "
-                                                 "velocity dx_t/dt is eps - x0, from the data towards the noise"),
-            ((pred - eps).pow(2).mean(), "the target is the velocity eps - x0, not the noise eps alone"),
-            ((pred - x0d).pow(2).mean(), "the target is the velocity eps - x0, not the clean x0"),
-            ((pred + x0d).pow(2).mean(), "the target is the velocity eps - x0, not -x0 (the noise is missing)"),
-            (((pred - (eps - x0d)) * _col(t, x0d)).pow(2).mean(),
-             "the error is weighted by t: the plain squared error (pred - (eps - x0))^2, averaged, is the loss"),
-            ((pred - (eps - x0d) / _col(t, x0d)).pow(2).mean(),
-             "the target is divided by t: the velocity of the straight line is eps - x0, the same at every t"),
-            *_reduction_mistakes(pred, eps - x0d),
-        ], right, tol=1e-3)
-        expect(hint is None, f"the loss value is wrong: {hint}")
-        expect_close(out_d, right, "the loss", rtol=1e-3,
-                     hint="expected the mean of (net(x_t, t, labels) - (eps - x0))^2 over all entries, with the "
-                          "same eps that made x_t")
-    expect(out.requires_grad, "the loss has no gradient: did you call .item() or .detach()? Return the tensor")
-    out.backward()
-    expect(net.w.grad is not None and bool(net.w.grad != 0), "the loss does not depend on the network's output")
-
-    _, _, _, net0, _ = _loss_call(flow_matching_loss, 500, 0.0, seed=14, schedule=False)
-    seen0 = torch.cat([c[2] for c in net0.calls])
-    expect(not bool((seen0 == net0.null_label).any()),
-           "labels were dropped with p_uncond = 0: use the p_uncond argument instead of a fixed probability")
+    _expect_loss_value(out, net, pred, eps - x0d, "(eps - x0)", [
+        ((pred - (x0d - eps)).pow(2).mean(), "the target has the wrong sign: along x_t = (1 - t) x0 + t eps the "
+                                             "velocity dx_t/dt is eps - x0, from the data towards the noise"),
+        ((pred - eps).pow(2).mean(), "the target is the velocity eps - x0, not the noise eps alone"),
+        ((pred - x0d).pow(2).mean(), "the target is the velocity eps - x0, not the clean x0"),
+        ((pred + x0d).pow(2).mean(), "the target is the velocity eps - x0, not -x0 (the noise is missing)"),
+        (((pred - (eps - x0d)) * _col(t, x0d)).pow(2).mean(),
+         "the error is weighted by t: the plain squared error (pred - (eps - x0))^2, averaged, is the loss"),
+        ((pred - (eps - x0d) / _col(t, x0d)).pow(2).mean(),
+         "the target is divided by t: the velocity of the straight line is eps - x0, the same at every t"),
+    ])
+    _expect_no_drop_at_zero(flow_matching_loss, seed=14, schedule=False)
     return "velocity target eps - x0 on the straight path, t uniform per sample, labels dropped with p_uncond"
 
 
