@@ -12,6 +12,7 @@ from course_utils.checks.vae import (
     check_iw_log_likelihood,
     check_negative_elbo,
     check_reparameterize,
+    check_vae_step,
 )
 from course_utils.models import vae
 
@@ -293,3 +294,110 @@ def test_iw_latent_terms_left_out_are_named_not_blamed_on_the_std():
     result = check_iw_log_likelihood(no_latent)
     assert_hint(result, "log p(z) - log q(z|x) is left out")
     assert "exp(logvar / 2)" not in result.message
+
+
+# --- one training step -----------------------------------------------------------------------------------
+
+
+def vae_step(model, x, optimizer, beta=1.0, mistake=""):
+    """A student's step, right by default, with one typical mistake when ``mistake`` names it."""
+    logits, mu, logvar = model(x)
+    if mistake == "decode_mu":
+        logits = model.decode(mu)
+    if mistake == "sigmoid_twice":
+        logits = torch.sigmoid(logits)
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    if mistake == "mse":
+        recon = ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1)
+    if mistake == "pixel_mean":
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).mean(1)
+    kl = _kl_of(mu, logvar, minus_one=mistake != "no_minus_one", mu2=mistake != "no_mu2")
+    if mistake == "kl_mean_dims":
+        kl = kl / mu.shape[1]
+    loss = {"kl_sign": (recon - beta * kl).mean(), "kl_batch_sum": recon.mean() + beta * kl.sum(),
+            "beta_on_recon": (beta * recon + kl).mean(), "no_beta": (recon + kl).mean(),
+            "batch_sum": (recon + beta * kl).sum(), "elbo": -(recon + beta * kl).mean()}.get(
+        mistake, (recon + beta * kl).mean())
+    if mistake not in ("no_zero_grad", "zero_grad_last", "zero_grad_between"):
+        optimizer.zero_grad()
+    if mistake == "step_first":
+        optimizer.step()
+    loss.backward()
+    if mistake == "zero_grad_between":
+        optimizer.zero_grad()
+    if mistake not in ("no_step", "step_first"):
+        optimizer.step()
+    if mistake == "zero_grad_last":
+        optimizer.zero_grad()
+    numbers = {"loss": loss, "recon": recon.mean(), "kl": kl.mean()}
+    if mistake == "graph":
+        return numbers
+    if mistake == "detached":
+        return {k: v.detach() for k, v in numbers.items()}
+    if mistake == "tuple":
+        return tuple(v.item() for v in numbers.values())
+    out = {k: v.item() for k, v in numbers.items()}
+    if mistake == "report_beta_kl":
+        out["kl"] *= beta
+    return out
+
+
+def test_vae_step_solutions_pass():
+    for solution in (vae.vae_step, vae_step):
+        result = check_vae_step(solution)
+        assert result.passed, result.message
+
+
+def test_vae_step_stub_fails_with_not_implemented_hint():
+    result = check_vae_step(stub)
+    assert not result.passed and result.message == NOT_IMPLEMENTED_HINT
+
+
+@pytest.mark.parametrize("mistake, words", [
+    ("kl_sign", "KL has the wrong sign"),
+    ("pixel_mean", "averaged over the pixels"),
+    ("sigmoid_twice", "sigmoid applied twice"),
+    ("mse", "squared error"),
+    ("decode_mu", "decodes mu itself"),
+    ("no_zero_grad", "optimizer.zero_grad() before loss.backward()"),
+    ("zero_grad_last", "optimizer.zero_grad() before loss.backward()"),
+    ("zero_grad_between", "threw them away"),
+    ("step_first", "ran before loss.backward()"),
+    ("no_step", "call optimizer.step()"),
+    ("kl_batch_sum", "KL is summed over the batch while the reconstruction is averaged"),
+    ("beta_on_recon", "beta multiplies the reconstruction term instead of the KL"),
+    ("no_beta", "beta is not applied"),
+    ("batch_sum", "summed over the batch"),
+    ("elbo", "wrong sign"),
+    ("kl_mean_dims", "averaged over the latent dimensions"),
+    ("no_mu2", "mu^2 term is missing"),
+    ("no_minus_one", "'- 1'"),
+    ("graph", "keeps the graph"),
+    ("detached", ".item()"),
+    ("tuple", "return a dict"),
+    ("report_beta_kl", "report the KL itself"),
+])
+def test_vae_step_mistakes_are_named(mistake, words):
+    assert_hint(check_vae_step(lambda m, x, o, b: vae_step(m, x, o, b, mistake)), words)
+
+
+def test_vae_step_bce_on_logits_gets_our_message():
+    def bce_on_logits(model, x, optimizer, beta):
+        logits, mu, logvar = model(x)
+        loss = (F.binary_cross_entropy(logits, x, reduction="none").flatten(1).sum(1) + beta * _kl_of(mu, logvar))
+        optimizer.zero_grad()
+        loss.mean().backward()
+        optimizer.step()
+        return {"loss": loss.mean().item(), "recon": 0.0, "kl": 0.0}
+
+    result = check_vae_step(bce_on_logits)
+    assert_hint(result, "F.binary_cross_entropy_with_logits")
+    assert "all elements of input" not in result.message
+
+
+def test_vae_step_leaves_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check_vae_step(vae.vae_step)
+    assert torch.equal(torch.rand(3), expected)

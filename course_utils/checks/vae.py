@@ -4,6 +4,7 @@
     check_gaussian_kl(gaussian_kl)                # KL(N(mu, diag exp(logvar)) || N(0, I)) per row
     check_negative_elbo(negative_elbo)            # -log p(x|z) summed over pixels + KL, averaged over the batch
     check_iw_log_likelihood(iw_log_likelihood)    # logsumexp of log-weights minus log k, per image
+    check_vae_step(vae_step)                      # one optimizer step on mean(recon + beta * KL), floats back
 
 Each check knows the right answer (a formula, a large sample, exact integration on a 1-D latent
 model) and also computes what the usual mistakes would give, so a failure names the likely one:
@@ -13,6 +14,7 @@ of a sum where a log of a mean belongs.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 
 from . import exercise_check, expect, expect_close, expect_shape
 from .pixel_models import _per_pixel_variants, bernoulli_nll_mistakes, name_mistake
+from .questions import choice, choices
 
 
 def _diagnose(value: torch.Tensor, right: torch.Tensor, mistakes: list[tuple[torch.Tensor, str]], what: str,
@@ -445,6 +448,275 @@ def check_negative_elbo(negative_elbo):
     return "-ELBO = mean over the batch of (reconstruction loss summed over pixels + KL)"
 
 
+# --- one training step -----------------------------------------------------------------------------------
+
+_STEP_BETA = 2.5        # not 1, so that beta on the wrong term, or left out, shows
+_STEP_LEFTOVER = 0.5    # gradients "left over from an earlier step" in every parameter: zero_grad must clear them
+_STEP_SEED = 11
+_STEP_BATCH, _STEP_DIM = 6, 4
+
+
+class _RecordingSGD(torch.optim.SGD):
+    """Plain SGD that keeps a copy of the gradients it finds at every step()."""
+
+    def __init__(self, params, lr: float):
+        super().__init__(params, lr=lr)
+        self.seen: list[list[torch.Tensor | None]] = []
+
+    def step(self, closure=None):
+        self.seen.append([None if p.grad is None else p.grad.detach().clone()
+                          for group in self.param_groups for p in group["params"]])
+        return super().step(closure)
+
+
+def _step_setup():
+    """A small seeded VAE whose codes sit away from the prior (so that the KL has a gradient), a binary batch,
+    and gradients left over in every parameter."""
+    from ..models.vae import VAE
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        model = VAE(latent_dim=_STEP_DIM, hidden=16, channels=(4, 8))
+    with torch.no_grad():
+        model.encoder[-1].bias[:_STEP_DIM] += 0.8      # mu
+        model.encoder[-1].bias[_STEP_DIM:] -= 1.0      # logvar
+        model.decoder[-1].weight *= 6.0                 # logits spread far from 0, where the usual wrong
+        model.decoder[-1].bias -= 1.0                   # reconstruction terms have gradients of their own
+    x = torch.bernoulli(torch.full((_STEP_BATCH, 1, 28, 28), 0.3), generator=torch.Generator().manual_seed(8))
+    for p in model.parameters():
+        p.grad = torch.full_like(p, _STEP_LEFTOVER)
+    return model, x
+
+
+def _flat_grad(loss: torch.Tensor, params: list) -> torch.Tensor:
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in
+                      zip(params, grads, strict=True)]).double()
+
+
+# KLs whose gradient differs from the right one's (a missing '- 1' only shifts the value: see the reported KL)
+_KL_VARIANTS = [
+    (lambda m, v: 0.5 * (v.exp() - 1 - v).sum(-1),
+     "the mu^2 term is missing (the KL grows with the distance of the mean from 0)"),
+    (lambda m, v: 0.5 * (m ** 2 + (2 * v).exp() - 1 - 2 * v).sum(-1),
+     "logvar was treated as log(std): it is log(variance), so the variance is exp(logvar)"),
+    (lambda m, v: 0.5 * (m ** 2 + v.exp() - 1 + v).sum(-1), "check the sign of the log-variance term: it is - logvar"),
+    (lambda m, v: 0.5 * (m ** 2 - 1 - v).sum(-1), "the exp(logvar) term (the variance) is missing"),
+    (lambda m, v: 0.5 * (m ** 2 + v.exp() - 1).sum(-1), "the '- logvar' term is missing"),
+    (lambda m, v: 0.5 * ((1 + m ** 2) / v.exp() - 1 + v).sum(-1),
+     "this is KL(p || q), the other direction: the ELBO has KL(q(z|x) || p(z))"),
+]
+
+
+def _step_reference(model, x: torch.Tensor, seed: int) -> dict:
+    """What one step sees at the model's current weights with the noise of ``seed``: each image's terms, and the
+    gradient (a flat vector) of the batch mean of every usual version of the reconstruction term and of the KL."""
+    ref = copy.deepcopy(model)
+    params = list(ref.parameters())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        logits, mu, logvar = ref(x)
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    recons = [(_flat_grad(recon.mean(), params), None)]
+    for cost, hint in _per_pixel_variants(logits, x):
+        per_image = cost.flatten(1).sum(1)
+        if per_image.requires_grad and torch.isfinite(per_image).all():
+            recons.append((_flat_grad(per_image.mean(), params), hint))
+    at_mean = F.binary_cross_entropy_with_logits(ref.decode(mu), x, reduction="none").flatten(1).sum(1)
+    recons.append((_flat_grad(at_mean.mean(), params),
+                   "it decodes mu itself, not a sample: the reconstruction term is an expectation over z ~ q(z|x); "
+                   "decode a draw (model(x) draws one with the reparameterization trick)"))
+    kls = [(_flat_grad(_kl_right(mu, logvar).mean(), params), None)]
+    kls += [(_flat_grad(fn(mu, logvar).mean(), params), hint) for fn, hint in _KL_VARIANTS]
+    return {"recon": recon.detach().double(), "kl": _kl_right(mu, logvar).detach().double(),
+            "logits": logits.detach(), "mu": mu.detach(), "logvar": logvar.detach(), "recons": recons, "kls": kls}
+
+
+def _fits(g: torch.Tensor, firsts: list[torch.Tensor], seconds: list[torch.Tensor]):
+    """For every pair (i, j), g ~ a * firsts[i] + b * seconds[j] by least squares: yields (i, j, a, b, the relative
+    size of what is left), from the Gram matrix of the vectors (one pass over them, not one per pair)."""
+    vectors = torch.stack(firsts + seconds)                              # (n, P)
+    gram, dots, size = vectors @ vectors.T, vectors @ g, g.dot(g).clamp_min(1e-300)
+    n = len(firsts)
+    for i in range(n):
+        for j in range(len(seconds)):
+            k = n + j
+            basis = gram[[i, k]][:, [i, k]]
+            rhs = torch.stack([dots[i], dots[k]])
+            try:
+                coef = torch.linalg.solve(basis, rhs)
+            except RuntimeError:  # two collinear vectors: no unique fit
+                continue
+            left = (size - coef.dot(rhs)).clamp_min(0).sqrt() / size.sqrt()
+            yield i, j, coef[0].item(), coef[1].item(), left.item()
+
+
+def _near(value: float, target: float) -> bool:
+    return abs(value - target) <= 0.02 * abs(target) + 1e-3
+
+
+def _weights_hint(a: float, b: float, beta: float, batch: int, dim: int, pixels: int = 784) -> str | None:
+    """What the weights of the loss the update followed, a * reconstruction + b * KL (batch means), say; None when
+    they are the right ones, 1 and beta."""
+    if _near(a, 1) and _near(b, beta):
+        return None
+    if _near(a, -1) and _near(b, -beta):
+        return ("the update climbs the loss instead of descending it: the whole loss has the wrong sign. The "
+                "optimizer minimises, so give it the NEGATIVE ELBO, recon + beta * KL, not the ELBO")
+    if _near(a, batch) and _near(b, batch * beta):
+        return ("the loss is summed over the batch: take the mean over the images, so that its size (and the "
+                "step) does not grow with the batch size")
+    if _near(a, 1 / pixels) and _near(b, beta / pixels):
+        return ("the whole loss is divided by the 784 pixels: -log p(x|z) of an image is the SUM over its pixels, "
+                "and the KL is not a per-pixel quantity")
+    if beta != 1 and _near(a, beta) and _near(b, 1):
+        return ("beta multiplies the reconstruction term instead of the KL: the loss is recon + beta * KL (beta "
+                "sets the price of information in the code)")
+    parts = []
+    for value, hint in ((1 / pixels, "the reconstruction term is averaged over the pixels: -log p(x|z) of an image "
+                                     "is the SUM over its 784 pixels, then the mean over the batch"),
+                        (batch, "the reconstruction term is summed over the batch while the KL is averaged: take "
+                                "the mean over the batch of both"),
+                        (0, "the reconstruction term is missing from the loss you backpropagate"),
+                        (-1, "the reconstruction term has the wrong sign: the loss ADDS -log p(x|z)"),
+                        (beta, "beta multiplies the reconstruction term: it weights the KL only")):
+        if not _near(a, 1) and _near(a, value):
+            parts.append(hint)
+            break
+    else:
+        if not _near(a, 1):
+            parts.append(f"the reconstruction term weighs {a:.4g} times what it should (1, per image, averaged "
+                         "over the batch)")
+    for value, hint in ((-beta, "the KL has the wrong sign: the negative ELBO ADDS beta * KL; subtracting it rewards "
+                                "codes far from the prior and the KL grows without bound"),
+                        (batch * beta, "the KL is summed over the batch while the reconstruction is averaged: take "
+                                       "the mean over the batch of both"),
+                        (beta / dim, "the KL is averaged over the latent dimensions: sum over them (one KL per "
+                                     "image), then average over the batch"),
+                        (1.0, "beta is not applied: the KL term is weighted by beta (loss = recon + beta * KL)"),
+                        (0, "the KL term is missing from the loss you backpropagate"),
+                        (2 * beta, "the KL is twice what it should be: the factor 0.5 in front of the sum is missing"),
+                        (beta * beta, "beta is applied twice"),
+                        (1 / beta, "the KL is divided by beta: it is multiplied by beta")):
+        if not _near(b, beta) and _near(b, value):
+            parts.append(hint)
+            break
+    else:
+        if not _near(b, beta):
+            parts.append(f"the KL term weighs {b:.4g} times the KL per image (batch mean) where it should weigh "
+                         f"beta = {beta}")
+    return "; ".join(parts) if parts else None
+
+
+def _gradient_hints(g: torch.Tensor, ref: dict) -> list[str] | None:
+    """What the gradient the optimizer used says about the loss: [] when it is the right one, None when it matches
+    no loss a * reconstruction + b * KL built from the usual versions of the two terms."""
+    matches = []
+    recons, kls = ref["recons"], ref["kls"]
+    for grad, stale in ((g, False), (g - _STEP_LEFTOVER, True)):
+        for i, j, a, b, left in _fits(grad, [v for v, _ in recons], [v for v, _ in kls]):
+            recon_hint, kl_hint = recons[i][1], kls[j][1]
+            if left <= 1e-3:
+                found = []
+                if stale:
+                    found.append("the gradients left over from an earlier step were still in the parameters: call "
+                                 "optimizer.zero_grad() before loss.backward() (backward ADDS to .grad)")
+                if recon_hint:
+                    found.append(f"the reconstruction term is wrong: {recon_hint}")
+                if kl_hint:
+                    found.append(f"the KL term is wrong: {kl_hint}")
+                weights = _weights_hint(a, b, _STEP_BETA, _STEP_BATCH, _STEP_DIM)
+                if weights:
+                    found.append(weights)
+                matches.append((len(found), left, found))
+    return min(matches, key=lambda m: m[:2])[2] if matches else None   # the simplest explanation
+
+
+def _step_number(value, what: str) -> float:
+    if torch.is_tensor(value):
+        expect(not value.requires_grad,
+               f"{what} is a tensor that keeps the graph of the step: return a Python float (loss.item()). A "
+               "training loop that stores the numbers of every step would keep every step's graph in memory")
+        expect(value.numel() == 1, f"{what} should be one number (the batch mean), got a tensor of shape "
+                                   f"{tuple(value.shape)}")
+        expect(False, f"{what} is a tensor: return a plain Python float (.item())")
+    expect(isinstance(value, (int, float)) and not isinstance(value, bool),
+           f"{what} should be a number (a Python float, .item()), got {type(value).__name__}")
+    expect(math.isfinite(float(value)), f"{what} is {value}: not a finite number")
+    return float(value)
+
+
+@exercise_check
+def check_vae_step(vae_step):
+    """``vae_step(model, x, optimizer, beta)``: one SGD step on mean(recon + beta * KL) -> {'loss', 'recon', 'kl'}."""
+    model, x = _step_setup()
+    x_before = x.clone()
+    before = [p.detach().clone() for p in model.parameters()]
+    ref = _step_reference(model, x, _STEP_SEED)
+    optimizer = _RecordingSGD(model.parameters(), lr=0.1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_STEP_SEED)     # the same noise as the reference, if the step draws it with model(x)
+        out = _call(vae_step, model, x, optimizer, _STEP_BETA)
+    expect(torch.equal(x, x_before), "your step changed x in place")
+
+    # What was returned.
+    expect(not torch.is_tensor(out) or not out.requires_grad,
+           "vae_step returned the loss tensor, which keeps the graph of the step: return a dict of Python floats, "
+           "{'loss': loss.item(), 'recon': ..., 'kl': ...}")
+    expect(isinstance(out, dict), "vae_step should return a dict {'loss': ..., 'recon': ..., 'kl': ...} of Python "
+                                  f"floats, got {type(out).__name__}")
+    missing = sorted({"loss", "recon", "kl"} - set(out))
+    expect(not missing, f"the dict lacks {missing}: return {{'loss': ..., 'recon': ..., 'kl': ...}}")
+    numbers = {key: _step_number(out[key], f"out[{key!r}]") for key in ("loss", "recon", "kl")}
+
+    # The update: one optimizer step, with this batch's gradient only.
+    seen = optimizer.seen
+    moved = any(not torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before, strict=True))
+    expect(seen or not moved, "the parameters changed but optimizer.step() was never called: update them with the "
+                              "optimizer you are given, optimizer.step()")
+    expect(seen, "the parameters did not change: after loss.backward(), call optimizer.step()")
+    expect(len(seen) == 1, f"optimizer.step() ran {len(seen)} times: one call of vae_step is ONE update")
+    grads = seen[0]
+    if not any(g is not None and bool(g.abs().max() > 0) for g in grads):
+        expect(all(p.grad is None or not bool(p.grad.abs().max() > 0) for p in model.parameters()),
+               "optimizer.step() ran before loss.backward(): it found no gradients, and the ones backward() made "
+               "afterwards were never used; the order is zero_grad(), backward(), step()")
+        expect(False, "optimizer.step() found no gradients: optimizer.zero_grad() ran between loss.backward() and "
+                      "optimizer.step() and threw them away; the order is zero_grad(), backward(), step()")
+    g = torch.cat([(torch.zeros_like(p) if gr is None else gr).flatten() for p, gr in
+                   zip(model.parameters(), grads, strict=True)]).double()
+    expect(not torch.allclose(g, torch.full_like(g, _STEP_LEFTOVER)),
+           "optimizer.step() found only the gradients left over from an earlier step: call loss.backward() BEFORE "
+           "optimizer.step() (and optimizer.zero_grad() before backward)")
+    hints = _gradient_hints(g, ref)
+    expect(hints is not None,
+           "the update does not follow the gradient of the loss mean(recon + beta * KL) for the z that model(x) "
+           "draws: compute logits, mu, logvar = model(x) once (it draws z with the reparameterization trick), build "
+           "the loss from them, and backpropagate it once")
+    expect(not hints, "the step is wrong: " + "; ".join(hints))
+
+    # The numbers it reports: the batch means of the two terms, before the update, and the loss it minimised.
+    recon, kl = ref["recon"].mean(), ref["kl"].mean()
+    recon_mistakes = [(wrong, hint[0].upper() + hint[1:]) for wrong, hint in
+                      bernoulli_nll_mistakes(ref["logits"], x, lambda t: t.flatten(1).sum(1).mean())]
+    recon_mistakes.append((recon * _STEP_BATCH, "You summed over the batch: report the batch mean"))
+    _diagnose(numbers["recon"], recon, recon_mistakes,
+              "out['recon'] (the batch mean of -log p(x|z), each summed over its 784 pixels)", atol=1e-3)
+    kl_mistakes = [(wrong.mean(), hint) for wrong, hint in _kl_mistakes(ref["mu"], ref["logvar"])]
+    kl_mistakes += [(_STEP_BETA * kl, "It is beta * KL: report the KL itself ('loss' is where beta goes)"),
+                    (kl * _STEP_BATCH, "It is summed over the batch: report the batch mean")]
+    _diagnose(numbers["kl"], kl, kl_mistakes, "out['kl'] (the batch mean of KL(q(z|x) || p(z)))", atol=1e-3)
+    loss = recon + _STEP_BETA * kl
+    _diagnose(numbers["loss"], loss, [
+        (recon + kl, "It is recon + KL: report the loss you minimise, recon + beta * KL"),
+        (recon - _STEP_BETA * kl, "It is recon - beta * KL: the loss ADDS the weighted KL"),
+        (_STEP_BETA * recon + kl, "Beta multiplies the reconstruction term: loss = recon + beta * KL"),
+        (-(recon + _STEP_BETA * kl), "It is minus the loss: report the loss itself, recon + beta * KL"),
+    ], f"out['loss'] (recon + beta * KL with beta = {_STEP_BETA})", atol=1e-3)
+    return ("one step on mean(recon + beta * KL): the update follows its gradient alone (the leftover gradients "
+            "cleared), and loss, recon and kl match")
+
+
 # --- importance-weighted log-likelihood ---------------------------------------------------------------
 
 
@@ -756,3 +1028,45 @@ def check_iw_log_likelihood(iw_log_likelihood):
     gap = (exact - ref["elbo"]).mean().item()
     return (f"with k = {k} the estimate matches the exact log p(x) to within {tol} nats (the ELBO of this "
             f"deliberately poor q is {gap:.2f} nats lower)")
+
+
+# --- conceptual questions ----------------------------------------------------------------------------------
+
+choices("vae_gap_vanishes", {"a", "c", "d"},
+        "log p(x) = ELBO(x) + KL(q(z|x) || p(z|x)) for any q, so when q is the posterior the gap (c) is 0 and the "
+        "bound is tight (a); since log p(x) does not depend on the encoder, the ELBO cannot rise above it by changing "
+        "q alone (d). The KL to the PRIOR stays: it is the information the code carries about x, and the "
+        "reconstruction term exceeds log p(x) by exactly that amount.",
+        {"a": "the ELBO is log p(x) minus the gap KL(q || p(z|x)); with q equal to the posterior the gap is 0, so the "
+              "bound is tight",
+         "b": "q equals the POSTERIOR, not the prior: KL(q(z|x) || p(z)) is zero only if the image tells nothing "
+              "about z, and a useful code is not (it is the price, in nats, of what z says about x)",
+         "c": "this is the gap itself, KL(q || p(z|x)) with q = p(z|x): a KL divergence of a distribution from itself "
+              "is 0",
+         "d": "log p(x) does not depend on the encoder, and the ELBO never exceeds it: once the gap is 0, the encoder "
+              "has nothing left to gain on this image (only the decoder can raise log p(x) itself)",
+         "e": "ELBO = reconstruction - KL(q || p(z)), so with ELBO = log p(x) the reconstruction term is log p(x) "
+              "PLUS KL(q || p(z)): larger than log p(x) whenever the code carries information"})
+
+choices("vae_beta_trade", {"a", "b"},
+        "beta sets the price of each nat of information in the code: a higher price pulls the codes towards the "
+        "prior (less KL) and leaves the decoder less to go on (more reconstruction loss). The loss stays an upper "
+        "bound on -log p(x), only a looser one, and the ELBO itself is what beta = 1 optimises.",
+        {"a": "the KL term is paid beta times, so the encoder spends fewer nats on each image: its codes move towards "
+              "N(0, I)",
+         "b": "what the code no longer says about the image the decoder cannot reconstruct: the reconstruction term "
+              "is what pays for the lower KL",
+         "c": "with beta > 1 and KL >= 0, recon + beta * KL >= recon + KL = -ELBO >= -log p(x): still an upper bound, "
+              "only a looser one",
+         "d": "beta = 1 is the setting that minimises the negative ELBO itself; any other beta optimises something "
+              "else, so the negative ELBO is usually higher (worse) with beta > 1"})
+
+choice("vae_iw_tightens", "a",
+       "Jensen's inequality: E[log(mean of k weights)] <= log E[mean] = log p(x), and the shortfall shrinks as the "
+       "mean of k weights concentrates around p(x). With k = 1 the shortfall is exactly the ELBO's gap; as k grows "
+       "it goes to 0, with the same encoder and the same weights.",
+       {"b": "the encoder does not change while we evaluate: the same q(z|x) proposes every draw, whatever k",
+        "c": "logsumexp grows by about log k, but the estimate subtracts log k: it is the log of the MEAN weight, and "
+             "what remains rises only by the shrinking shortfall of the log of a noisy mean",
+        "d": "the weights are p(x|z) p(z) / q(z|x), not p(x|z): averaging them estimates the integral p(x), not a "
+             "maximum; large values of p(x|z) where the prior or q is small are weighted down"})

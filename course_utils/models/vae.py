@@ -207,6 +207,23 @@ def vae_loss(model: VAE, batch, beta: float = 1.0) -> dict[str, torch.Tensor]:
             "kl": kl.detach()}
 
 
+def vae_step(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, beta: float = 1.0) -> dict[str, float]:
+    """One gradient step on the beta-weighted negative ELBO of a batch (notebook 05's exercise, written out).
+
+    x: binary float images (B, 1, 28, 28) on the model's device. One forward pass draws one z per image;
+    loss = mean over the batch of (-log p(x|z) summed over the pixels + beta * KL(q(z|x) || p(z))); then
+    zero_grad, backward, step. Returns {'loss', 'recon', 'kl'}: Python floats measured before the update,
+    'recon' and 'kl' the batch means of the two terms (the KL without beta), in nats per image.
+    """
+    logits, mu, logvar = model(x)
+    recon, kl = bernoulli_nll(logits, x).mean(), gaussian_kl(mu, logvar).mean()
+    loss = recon + beta * kl
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+
+
 def train_vae(model: VAE, images: torch.Tensor, epochs: int, lr: float = 1e-3, batch_size: int = 64,
               weight_decay: float = 0.0, warmup_epochs: int = 0, ema_decay: float | None = None,
               eval_images: torch.Tensor | None = None, device: torch.device | str = "cpu", seed: int = 0,
