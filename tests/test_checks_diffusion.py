@@ -491,3 +491,14 @@ def test_flow_loss_without_reshaping_t_gets_the_broadcast_hint():
         x_t = (1 - t) * x0 + t * eps
         return F.mse_loss(net(x_t, t, diffusion.drop_labels(labels, p_uncond, null_label)), eps - x0)
     fails_with(check_flow_matching_loss(flat_t), "reshape it to")
+
+
+def test_the_euler_reference_is_the_course_flow_sampler():
+    torch.manual_seed(0)
+    net = diffusion.MLPDenoiser(objective="flow", num_classes=8).eval()
+    labels = torch.arange(6) % 8
+    noise = torch.randn(6, 2, generator=torch.Generator().manual_seed(5))
+    ours = diffusion.euler_sample(net, noise, 7, labels)
+    course = diffusion.flow_sample(net, 6, steps=7, labels=labels, scale=1.0,
+                                   generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(ours, course, atol=1e-5)
