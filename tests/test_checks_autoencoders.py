@@ -12,8 +12,9 @@ from course_utils.checks.autoencoders import (
     check_classifier_from_encoder,
     check_conv_decoder,
     check_reconstruction_loss,
+    check_train_step,
 )
-from course_utils.models.autoencoder import classifier_from_encoder, conv_decoder, reconstruction_loss
+from course_utils.models.autoencoder import classifier_from_encoder, conv_decoder, reconstruction_loss, train_step
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +26,8 @@ def stub(*args, **kwargs):
     raise NotImplementedError("Exercise: replace this line with your code")
 
 
-@pytest.mark.parametrize("check", [check_reconstruction_loss, check_conv_decoder, check_classifier_from_encoder])
+@pytest.mark.parametrize("check", [check_reconstruction_loss, check_train_step, check_conv_decoder,
+                                   check_classifier_from_encoder])
 def test_stub_fails_with_not_implemented_hint(check):
     result = check(stub)
     assert not result.passed and result.message == NOT_IMPLEMENTED_HINT
@@ -74,6 +76,93 @@ def test_loss_that_changes_its_input_is_named():
 
     result = check_reconstruction_loss(in_place)
     assert not result.passed and "in place" in result.message
+
+
+# --- the training step ---------------------------------------------------------------------------------
+
+
+def _step(model, optimizer, images, *, mode="train", target="images", loss="exercise", order="zbs", returns="item",
+          optimizer_kind="given"):
+    """A training step with one mistake switched on; the defaults are a right answer."""
+    if mode == "train":
+        model.train()
+    elif mode == "eval":
+        model.eval()
+    out = model(images)
+    goal = {"images": images, "zeros": torch.zeros_like(images), "itself": out.detach()}[target]
+    if loss == "exercise":
+        value = reconstruction_loss(out, goal)
+    elif loss == "mse":
+        value = F.mse_loss(out, goal)
+    elif loss == "batch sum":
+        value = (out - goal).pow(2).sum()
+    elif loss == "negative":
+        value = -reconstruction_loss(out, goal)
+    elif loss == "latent":
+        value = model.encoder(images).pow(2).sum(1).mean()
+    elif loss == "detached code":
+        value = reconstruction_loss(model.decoder(model.encoder(images).detach()), goal)
+    if optimizer_kind == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    elif optimizer_kind == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for op in order:  # z: zero_grad, b: backward, s: step
+        {"z": optimizer.zero_grad, "b": value.backward, "s": optimizer.step}[op]()
+    if returns == "after":
+        return reconstruction_loss(model(images), images).item()
+    if returns == "tensor":
+        return value
+    if returns == "pixel mean":
+        return value.item() / 784
+    return value.item()
+
+
+def test_step_reference_and_alternatives_pass():
+    assert check_train_step(train_step).passed
+    assert check_train_step(_step).passed
+    assert check_train_step(lambda m, o, x: _step(m, o, x, order="bsz")).passed  # zero_grad at the end is fine
+
+
+@pytest.mark.parametrize("mistake, words", [
+    ({"mode": "none"}, "model.train()"),
+    ({"mode": "eval"}, "evaluation mode"),
+    ({"target": "zeros"}, "blank image"),
+    ({"target": "itself"}, "with itself"),
+    ({"loss": "mse"}, "784 times too small"),
+    ({"loss": "batch sum"}, "summed over the batch"),
+    ({"loss": "negative"}, "UP the gradient"),
+    ({"loss": "latent"}, "code z"),
+    ({"loss": "detached code"}, "encoder's parameters did not change"),
+    ({"order": "bs"}, "optimizer.zero_grad() before loss.backward()"),
+    ({"order": "bzs"}, "not between backward() and step()"),
+    ({"order": "zb"}, "optimizer.step() after loss.backward()"),
+    ({"order": "sb"}, "comes before loss.backward()"),
+    ({"order": "zbss"}, "step() twice"),
+    ({"returns": "after"}, "AFTER the update"),
+    ({"returns": "tensor"}, "Python float"),
+    ({"returns": "pixel mean"}, "not a mean over the pixels"),
+    ({"optimizer_kind": "adam"}, "NEW Adam"),
+    ({"optimizer_kind": "sgd"}, "use that optimizer"),
+])
+def test_typical_step_mistakes_are_named(mistake, words):
+    result = check_train_step(lambda m, o, x: _step(m, o, x, **mistake))
+    assert not result.passed
+    assert words in result.message, result.message
+
+
+def test_step_that_changes_the_images_or_crashes_is_named():
+    def in_place(model, optimizer, images):
+        images.mul_(0.5)
+        return _step(model, optimizer, images)
+
+    def no_grad(model, optimizer, images):
+        with torch.no_grad():
+            return _step(model, optimizer, images)
+
+    assert "in place" in check_train_step(in_place).message
+    assert "no gradient to follow" in check_train_step(no_grad).message
+    assert "Python float" in check_train_step(lambda m, o, x: [_step(m, o, x)]).message
+    assert "Python float" in check_train_step(lambda m, o, x: "loss").message
 
 
 # --- convolutional decoder ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Checks for notebook 02 (autoencoders): the loss, the convolutional decoder, reusing the encoder.
 
     check_reconstruction_loss(reconstruction_loss)        # squared error: sum over pixels, mean over batch
+    check_train_step(train_step)                          # one optimizer step on the reconstruction loss
     check_conv_decoder(conv_decoder)                      # codes (B, k) -> images (B, 1, 28, 28) in [0, 1]
     check_classifier_from_encoder(classifier_from_encoder)  # encoder copy + head; freeze or fine-tune
 
@@ -11,12 +12,17 @@ checks draw their random inputs from their own generator, so they never change t
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.autoencoder import Autoencoder
 from ..models.autoencoder import conv_encoder as reference_encoder
+from ..models.autoencoder import reconstruction_loss as _reference_loss
 from . import exercise_check, expect, expect_close, expect_shape, student_code
+from .questions import choice, choices
 
 # --- the reconstruction loss ---------------------------------------------------------------------
 
@@ -101,6 +107,167 @@ def check_reconstruction_loss(reconstruction_loss):
     expect_close(_loss_value(flat, 5), expected, "the loss on flat images (5, 784)", atol=1e-3,
                  hint="the same images flattened must give the same loss")
     return "squared error summed over pixels, averaged over the batch, with gradients"
+
+
+# --- the training step ---------------------------------------------------------------------------
+
+STEP_BEFORE_BACKWARD = ("the first call changed nothing, and the second applied (or tried to apply) the FIRST batch's "
+                        "gradient: optimizer.step() comes before loss.backward(); the order is zero_grad(), "
+                        "backward(), step()")
+STEP_LR = 0.05  # the check's optimizer: plain SGD, so that one step moves the parameters by exactly -lr * gradient
+
+
+def _step_model() -> Autoencoder:
+    """A small autoencoder with a BatchNorm layer (whose running statistics move only in training mode)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, 4), nn.BatchNorm1d(4))
+        decoder = nn.Sequential(nn.Linear(4, 784), nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28)))
+        return Autoencoder(encoder, decoder, 4)
+
+
+def _flat(tensors) -> torch.Tensor:
+    return torch.cat([t.detach().flatten().double() for t in tensors])
+
+
+def _gradient(model: nn.Module, images: torch.Tensor, loss_of=None) -> tuple[float, torch.Tensor]:
+    """The reference loss of ``images`` and its gradient (flat), on a copy of ``model`` in training mode."""
+    twin = copy.deepcopy(model).train()
+    twin.zero_grad(set_to_none=True)
+    out = twin(images)
+    loss = loss_of(twin, images, out) if loss_of else _reference_loss(out, images)
+    loss.backward()
+    return float(loss.detach()), _flat(p.grad if p.grad is not None else torch.zeros_like(p)
+                                      for p in twin.parameters())
+
+
+def _close_vectors(a: torch.Tensor, b: torch.Tensor, rtol: float = 2e-3) -> bool:
+    return bool((a - b).norm() <= rtol * b.norm() + 1e-9)
+
+
+def _scale_of(delta: torch.Tensor, direction: torch.Tensor) -> float | None:
+    """c when delta = c * direction (nearly), else None."""
+    if direction.norm() == 0:
+        return None
+    c = float((delta @ direction) / (direction @ direction))
+    return c if _close_vectors(delta, c * direction, 5e-3) else None
+
+
+def _step_value(out, what: str) -> float:
+    expect(not torch.is_tensor(out),
+           f"{what} returned a tensor: return the loss as a Python float (loss.item()); a tensor that still "
+           "carries the graph keeps the whole batch's computation in memory across the training loop")
+    expect(not isinstance(out, bool) and isinstance(out, (int, float)),
+           f"{what} should return the batch's loss as a Python float, got {type(out).__name__}")
+    return float(out)
+
+
+def _diagnose_update(delta: torch.Tensor, model: nn.Module, images: torch.Tensor, grad: torch.Tensor,
+                     encoder_part: torch.Tensor) -> None:
+    """Name what the first update is when it is not -lr * (the reconstruction loss's gradient); ``model`` is the
+    state before it."""
+    expected = -STEP_LR * grad
+    if _close_vectors(delta, expected):
+        return
+    batch = len(images)
+    c = _scale_of(delta, expected)
+    if c is not None:
+        for factor, why in ((-1.0, "the parameters moved UP the gradient: is the loss's sign flipped (x - x_hat "
+                                   "squared is fine, but a minus in front is not), or do you add the gradient?"),
+                            (1 / 784, "the step is 784 times too small: the loss averages over the pixels as well "
+                                      "(F.mse_loss's default); use exercise 1's loss, summed over pixels and "
+                                      "averaged over the batch"),
+                            (batch, f"the step is {batch} times too large: the loss is summed over the batch; "
+                                    "average it over the images"),
+                            (2.0, "the step is twice too large: is the loss counted twice, or did you call "
+                                  "optimizer.step() twice?"),
+                            (0.5, "the step is half the expected one: a factor 0.5 in the loss?")):
+            expect(abs(c - factor) > 1e-2 * abs(factor),
+                   f"{why} (the update is {c:.4g} times one step of the optimizer passed in)")
+        expect(False, f"the parameters moved along the gradient, but {c:.4g} times as far as one step of the "
+                      "optimizer passed in: use that optimizer (do not build a new one with your own learning "
+                      "rate), and exercise 1's loss as it is")
+    sign = _scale_of(delta, -torch.sign(grad))
+    expect(sign is None, "each parameter moved by the same amount against the sign of its gradient: that is the "
+                         "first step of a NEW Adam optimizer; use the optimizer passed in, built once outside the "
+                         "step, so that its state carries over from batch to batch")
+    moved_encoder = bool(delta[encoder_part].abs().sum() > 0)
+    moved_decoder = bool(delta[~encoder_part].abs().sum() > 0)
+    expect(moved_decoder, "the decoder's parameters did not change: the loss does not go through the decoder; is "
+                          "it computed on the code z = model.encoder(images) instead of the reconstruction "
+                          "model(images)?")
+    expect(moved_encoder, "the encoder's parameters did not change: the gradient does not reach the encoder; did "
+                          "you .detach() the code, or reconstruct something other than model(images)?")
+    _, to_zero = _gradient(model, images, lambda m, x, out: _reference_loss(out, torch.zeros_like(x)))
+    expect(not _close_vectors(delta, -STEP_LR * to_zero),
+           "the update pulls the reconstruction towards a blank image: the target of the loss must be the images "
+           "themselves, reconstruction_loss(model(images), images)")
+    expect(False, "the parameters did not move by one optimizer step on the reconstruction loss of this batch: "
+                  "compute reconstruction_loss(model(images), images), then optimizer.zero_grad(), loss.backward(), "
+                  "optimizer.step()")
+
+
+@exercise_check
+def check_train_step(train_step):
+    """``train_step(model, optimizer, images)``: one update on the reconstruction loss; returns the loss (float)."""
+    gen = torch.Generator().manual_seed(2)
+    x1, x2 = torch.rand(6, 1, 28, 28, generator=gen), torch.rand(6, 1, 28, 28, generator=gen)
+    before = x1.clone()
+    model = _step_model().eval()  # it may arrive in evaluation mode, e.g. after a measurement
+    params = list(model.parameters())
+    encoder_part = torch.cat([torch.full((p.numel(),), any(p is q for q in model.encoder.parameters()))
+                              for p in params])
+    bn = model.encoder[2]
+    stats = bn.running_mean.clone()
+    optimizer = torch.optim.SGD(params, lr=STEP_LR)
+    p0 = _flat(params)
+    start = copy.deepcopy(model)  # the state before the first call, for naming what the first update did
+    loss1, grad1 = _gradient(model, x1)
+
+    out1 = train_step(model, optimizer, x1)
+    expect(torch.equal(x1, before), "your step changed the images in place: compute on new tensors")
+    value1 = _step_value(out1, "train_step(model, optimizer, images)")
+    delta1 = _flat(params) - p0
+    expect(not torch.equal(bn.running_mean, stats) or model.training,
+           "the model stayed in evaluation mode: call model.train() at the start of the step, so that layers "
+           "such as BatchNorm and Dropout behave as in training (the model may come in eval mode, e.g. after a "
+           "measurement)")
+    p1 = _flat(params)
+    twin = copy.deepcopy(model)  # the state after the first call, for the second call's reference
+    loss2, grad2 = _gradient(twin, x2)
+    try:
+        out2 = train_step(model, optimizer, x2)
+    except RuntimeError as err:  # step() changed the weights between the forward pass and backward()
+        expect(not (delta1.abs().sum() == 0 and "inplace operation" in str(err)), STEP_BEFORE_BACKWARD)
+        raise
+    delta2 = _flat(params) - p1
+    value2 = _step_value(out2, "train_step(model, optimizer, images)")
+
+    if delta1.abs().sum() == 0:
+        expect(abs(value1) > 1e-9,
+               "the loss you return is 0 and nothing changed: are you comparing the reconstruction with itself (or "
+               "a detached copy of it)? The target is the images themselves")
+        expect(not _close_vectors(delta2, -STEP_LR * grad1) or delta2.abs().sum() == 0,
+               STEP_BEFORE_BACKWARD)
+        expect(False, "the parameters did not change: the step must end with optimizer.step() after loss.backward() "
+                      "(and optimizer.zero_grad() must come before backward(), not between backward() and step())")
+    _diagnose_update(delta1, start, x1, grad1, encoder_part)
+    expect(not _close_vectors(delta2, -STEP_LR * (grad1 + grad2)),
+           "the second step used the sum of both batches' gradients: gradients accumulate in .grad until they are "
+           "cleared; call optimizer.zero_grad() before loss.backward()")
+    expect(_close_vectors(delta2, -STEP_LR * grad2),
+           "the first step was right, but the second was not one optimizer step on the second batch: does your "
+           "step keep state of its own between calls?")
+    after1 = _gradient(twin, x1)[0]  # the first batch's loss after the first update
+    for got, want in ((value1, loss1), (value2, loss2)):
+        expect(abs(got - want / 784) > 1e-3 * want,
+               f"the returned loss is {got:.4g}, the batch's loss is {want:.4g}: return the loss you trained on, "
+               "exercise 1's loss (summed over pixels, averaged over the images), not a mean over the pixels")
+        expect(abs(got - want) <= 1e-3 * want + 1e-6,
+               f"the returned loss is {got:.4g}, but the batch's reconstruction loss before the update is {want:.4g}"
+               + (": you returned the loss AFTER the update (computed again); return the one you called backward() "
+                  "on" if abs(value1 - after1) <= 1e-3 * after1 else ""))
+    return "model.train(), the loss against the images themselves, zero_grad, backward, step; the loss returned"
 
 
 # --- the convolutional decoder -------------------------------------------------------------------
@@ -408,3 +575,46 @@ def check_classifier_from_encoder(classifier_from_encoder):
                "the head has no nn.BatchNorm1d: the pretrained code's numbers have an arbitrary scale (often "
                "tens), which makes a bare linear head learn slowly; put nn.BatchNorm1d(latent_dim) before it")
     return "a copy of the encoder plus a head (BatchNorm1d, Linear); freeze=True trains only the head"
+
+
+# --- conceptual questions ------------------------------------------------------------------------
+
+choice("ae_linear_subspace", "b",
+       "squared error only sees the reconstruction W_d W_e (x - mean), and for any invertible 16x16 matrix A the "
+       "pair (A W_e, W_d A^-1) reconstructs exactly as well. The loss pins down the subspace (PCA's, by Eckart "
+       "and Young) but not the basis, so the columns are some mixture of the principal directions: that is why "
+       "the notebook compares principal angles, not columns.",
+       {"a": "nothing in the loss prefers orthonormal or ordered columns: any invertible mixture of the principal "
+             "directions reconstructs exactly as well, and the decoder columns shown above look nothing like them",
+        "c": "the columns are directions added with any sign and weight, not prototypes to pick from: that is "
+             "k-means' picture, where each image is replaced by ONE centre",
+        "d": "PCA's subspace is the best of all linear k-dimensional reconstructions of the training images "
+             "(Eckart and Young): a linear autoencoder can reach it, never beat it"},
+       options="abcd")
+
+choice("ae_no_bottleneck", "b",
+       "with k = 784 the network can pass the image through almost unchanged (the identity is a perfect answer), "
+       "so a low error says nothing about what the code learned. The bottleneck is what forces the code to keep "
+       "only what the digits share.",
+       {"a": "a low error is easy without the bottleneck (copy the pixels), and a copy of the pixels is no better "
+             "a feature than the pixels themselves: notebook 01's classifier on raw pixels is that baseline",
+        "c": "a code of 784 numbers is no harder to train than one of 16; the loss simply has an easy (and useless) "
+             "answer, the identity",
+        "d": "only a LINEAR autoencoder is tied to PCA's subspace; this one is nonlinear, and with k = 784 the "
+             "question is not which subspace but that nothing forces it to compress at all"},
+       options="abcd")
+
+choices("ae_what_it_gives", {"a", "b"},
+        "the encoder gives a code and the decoder a reconstruction for any image, but nothing in the loss said "
+        "where the codes should lie or how likely an image is: there is no density, neither over images nor over "
+        "codes. The VAE (notebook 05) adds exactly that: codes pulled towards N(0, I), so that sampling is "
+        "'draw z, decode'.",
+        {"a": "the encoder maps every image, seen or not, to its code: that is what section 6 reuses",
+         "b": "decoding the image's own code gives its reconstruction, for any image",
+         "c": "the loss only asks for good reconstructions; no p(x) is defined, and the reconstruction error is no "
+              "likelihood (an unlikely image can still be reconstructed well)",
+         "d": "the codes fill a clumpy region of arbitrary place and scale (section 7): decoding N(0, I) draws gave "
+              "smudges; choosing a distribution of codes is what the VAE adds",
+         "e": "only encoding real digits tells where the good codes are: the decoded grid in section 7 showed "
+              "smudges wherever no codes fall"},
+        options="abcde")

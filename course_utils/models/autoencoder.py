@@ -198,6 +198,21 @@ def autoencoder_loss(model: nn.Module, batch) -> torch.Tensor:
     return reconstruction_loss(model(images), images)
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor) -> float:
+    """One update of an autoencoder on a batch: returns the batch's loss before the update, a Python float.
+
+    model: images (B, 1, 28, 28) in [0, 1] -> reconstructions of the same shape; optimizer: over its
+    parameters. The model is put in training mode, the reconstruction is scored against the images
+    themselves (:func:`reconstruction_loss`), the old gradients are cleared, and the optimizer takes one step.
+    """
+    model.train()
+    loss = reconstruction_loss(model(images), images)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
 def _batched(fn, tensor: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size}")
