@@ -25,6 +25,7 @@ from ..models.pixelcnn import GatedLayer
 from ..models.pixelcnn import causal_mask as reference_mask
 from ..models.pixelrnn import RowLSTM
 from . import _first_line, exercise_check, expect, expect_close, expect_shape
+from .questions import choice, choices, number
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
@@ -949,3 +950,88 @@ def check_gated_layer(gated_layer):
         expect(_close(v_new.detach(), want_v.detach()) and _close(h_new.detach(), want_h.detach()),
                "with float64 weights and inputs the result changes: keep the inputs' dtype")
     return "causal in both stacks, no blind spot, and the same values as GatedLayer with the same weights"
+
+
+# --- conceptual questions of notebooks 03 and 04 -------------------------------------------------
+
+choice(
+    "rowlstm_causal_kernels", "a",
+    "the layer's input at (i, j) is a feature map from the type-A first convolution, which hid x_ij, so the "
+    "input-to-state kernel may read column j; the state of row i - 1 depends only on rows above i, all of them "
+    "before (i, j) in raster order, so the state-to-state kernel may look left and right freely.",
+    {"b": "causality matters most in training: a logit that could see x_ij would learn to copy it (the NLL would "
+          "drop towards 0), and at sampling time it would copy a pixel that is not drawn yet. The gradients in "
+          "the next cell check it in training mode",
+     "c": "the gates are learned functions of whatever the kernels read; nothing makes them close on future "
+          "pixels. Causality must come from what the kernels can reach",
+     "d": "a Conv1d with padding k//2 looks both ways (columns j - 1 and j + 1 for k = 3); it is safe only because "
+          "it reads the state of row i - 1, which is entirely in the past"})
+
+number(
+    "rowlstm_sequential_steps", 32,
+    "one step per row: the input-to-state term of all rows comes out of one convolution, and a row's state is "
+    "updated for all its columns at once, but row i needs the state of row i - 1. So H = 32 steps, whatever the "
+    "width; the Diagonal BiLSTM needs 2 (H + W - 1), a PixelCNN none.",
+    {20: "that is one step per column: the Row LSTM updates all the columns of a row at once; its recurrence runs "
+         "over the ROWS",
+     640: "that is one step per pixel, the cost of SAMPLING; in training every pixel is known, so a whole row's "
+          "state is updated in one step",
+     1: "the input-to-state convolution runs on all rows at once, but the state of row i needs the state of row "
+        "i - 1: that chain is sequential",
+     102: "that is 2 (H + W - 1), the Diagonal BiLSTM's count (two directions along the diagonals); the Row LSTM "
+          "walks down the rows only",
+     51: "that is H + W - 1, the number of diagonals, the Diagonal BiLSTM's count per direction; the Row LSTM "
+         "walks down the rows",
+     31: "the first row starts from the zero state but still needs its own update: one step per row, all 32"})
+
+number(
+    "pixelrnn_batch_passes", 784,
+    "784: each pass computes the conditionals of all 8 images at once (the batch dimension is parallel, the "
+    "images are independent), but pixel (i, j) can only be drawn after the pixels before it, so there is one "
+    "pass per pixel position, whatever the batch size.",
+    {6272: "that is one pass per pixel of each image (8 x 784); but the 8 images do not interact, so pixel (i, j) "
+           "of all 8 is drawn from one batched pass: the batch is parallel, the pixel order is not",
+     8: "one pass per image is enough to SCORE 8 known images; to DRAW them, each pixel needs a pass on the images "
+        "with the pixels before it already drawn",
+     1: "one pass gives all 784 conditionals only when every pixel is known (training, scoring); when sampling, "
+        "the conditional of pixel (i, j) depends on the pixels drawn before it",
+     28: "one pass per row would draw all pixels of a row at once, but pixel (i, j) depends on (i, j - 1) of the "
+         "same row",
+     224: "that is 8 x 28, one pass per row of each image: but pixel (i, j) depends on (i, j - 1) of its own row, "
+          "and the batch is parallel"})
+
+choice(
+    "pixelcnn_all_type_b", "a",
+    "type B keeps the centre weight; in the first layer the centre of the output at (i, j) is the pixel x_ij "
+    "itself. The network can then copy each pixel into its own prediction: the training NLL falls towards 0, "
+    "but the model is not a distribution over images, and sampling reads a pixel that is not drawn yet (0).",
+    {"b": "that one weight is the centre: in the first layer it connects the logit at (i, j) to the very pixel "
+          "x_ij it predicts",
+     "c": "type B hides the rows below exactly like type A: the two masks differ only at the centre",
+     "d": "the blind spot comes from the shape of the 3x3 masks (right of the centre only in rows above); the "
+          "centre weight changes nothing about which pixels up and to the right can be reached"})
+
+choices(
+    "pixelcnn_blind_spot", {"a", "c", "e"},
+    "a path through masked 3x3 kernels moves one column right only by also moving one row up (the type-B kernel "
+    "reaches (i - 1, j + 1) but nothing right of j in its own row), and never moves down again. So (i - d, j + e) "
+    "is reachable when e <= d, and with enough layers every pixel to the left; e > d is the blind spot.",
+    {"a": "(9, 11) belongs: one row up, one column right, reached directly by a type-B kernel",
+     "b": "(9, 12) is two columns right but only one row up: e = 2 > d = 1, in the blind spot",
+     "c": "(6, 14) belongs: four rows up and four columns right, four up-right steps (e = d = 4)",
+     "d": "(10, 11) comes AFTER (10, 10) in raster order: no causal model may depend on it",
+     "e": "(10, 3) belongs: the first layer reaches one column left and each later layer one more; 20 layers reach "
+          "far beyond seven",
+     "f": "(5, 16) is six columns right and only five rows up: e = 6 > d = 5, in the blind spot"})
+
+choice(
+    "pixelcnn_parallel_training", "a",
+    "in training the whole image is data: every pixel is known, so the masked network computes all 784 "
+    "conditionals in one pass, each from the true pixels before it. A sample's pixel i does not exist until it is "
+    "drawn from a conditional that needs pixels 1 .. i - 1: one pass per pixel.",
+    {"b": "the masks are part of the layers (a buffer multiplied into the weights at every call): the very same "
+          "masked network runs in training and in sampling",
+     "c": "torch.no_grad only skips recording the graph for backward; the forward pass is the same parallel "
+          "convolution",
+     "d": "drawing 784 Bernoulli values at once is one vectorised comparison (u < p); the trouble is that the p of "
+          "a later pixel depends on the values drawn for the earlier ones"})
