@@ -502,3 +502,28 @@ def test_the_euler_reference_is_the_course_flow_sampler():
     course = diffusion.flow_sample(net, 6, steps=7, labels=labels, scale=1.0,
                                    generator=torch.Generator().manual_seed(5))
     assert torch.allclose(ours, course, atol=1e-5)
+
+
+# --- mistakes outside every list: the check reads back what each input is multiplied by -----------------
+
+def _ab(s, t, x):
+    return col(s.alpha_bars[t], x)
+
+
+@pytest.mark.parametrize("check, wrong, words", [
+    (check_q_sample, lambda x0, t, n, s: (1 - _ab(s, t, x0)).sqrt() * (x0 + n), "x0 is multiplied by"),
+    (check_q_sample, lambda x0, t, n, s: col(s.betas.cumprod(0)[t], x0).sqrt() * x0 + (1 - _ab(s, t, x0)).sqrt() * n,
+     "x0 is multiplied by"),
+    (check_q_sample, lambda x0, t, n, s: _ab(s, t, x0).sqrt() * x0 + (1 - _ab(s, t, x0) ** 2).sqrt() * n,
+     "the noise is multiplied by"),
+    (check_ddpm_step, lambda x, e, t, s, n: ddpm_variant()(x, e, t, s, n) if t == 0 else
+     (x - s.betas[t] / (1 - s.alpha_bars[t]).sqrt() * e) / s.alphas[t].sqrt()
+     + (s.betas[t] * (1 - s.alpha_bars[t + 1]) / (1 - s.alpha_bars[t])).sqrt() * n, "the noise is multiplied by"),
+    (check_ddpm_step, lambda x, e, t, s, n: ddpm_variant()(x, e, t, s, n) + s.betas[t] * e,
+     "eps is multiplied by"),
+    (check_ddim_step, lambda x, e, t, tp, s: ddim_variant()(x, e, t, tp, s) + 0.1 * x, "x_t is multiplied by"),
+    (check_cfg_combine, lambda c, u, w: w * u + (c - u), "eps_cond is multiplied by"),
+    (check_cfg_combine, lambda c, u, w: c + w * c, "eps_cond is multiplied by"),
+])
+def test_unlisted_mistakes_name_the_coefficient_that_is_off(check, wrong, words):
+    fails_with(check(wrong), words)

@@ -78,6 +78,42 @@ def _col(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return values.double().reshape(-1, *([1] * (x.dim() - 1)))
 
 
+# --- reading back the coefficients of a linear answer ------------------------------------------------
+
+def _coefficient(fn, args: list, slot: int, like: torch.Tensor) -> torch.Tensor | None:
+    """What ``fn`` multiplies input ``slot`` by, one value per sample: fn called with ones in that slot and zeros
+    in the other tensor slots shaped like ``like``. None when the answer cannot be read back that way."""
+    probe = [torch.ones_like(like) if i == slot else torch.zeros_like(like) if torch.is_tensor(a) and
+             a.shape == like.shape and a.is_floating_point() else a for i, a in enumerate(args)]
+    try:
+        out = fn(*probe)
+    except Exception:  # noqa: BLE001 - reading back is a diagnosis only; the check's own verdict stands
+        return None
+    if not torch.is_tensor(out) or out.shape != like.shape or not out.is_floating_point():
+        return None
+    return out.detach().double().reshape(len(out), -1)[:, 0]
+
+
+def _expect_coefficients(fn, args: list, like: torch.Tensor, what: str,
+                         parts: list[tuple[int, str, torch.Tensor, str]], where=lambda i: "") -> None:
+    """Fail naming the first input whose coefficient differs from the expected one, when the answer is linear in
+    its tensor inputs: parts are (slot, name of the input, expected coefficient per sample, its formula)."""
+    got = {slot: _coefficient(fn, args, slot, like) for slot, *_ in parts}
+    if any(v is None for v in got.values()):
+        return
+    rebuilt = sum(_col(got[slot], like) * args[slot].double() for slot, *_ in parts)
+    out = fn(*args)
+    if not torch.is_tensor(out) or not torch.allclose(out.detach().double(), rebuilt, atol=1e-5, rtol=1e-4):
+        return  # not a linear combination of the inputs: the coefficients say nothing
+    for slot, name, want, formula in parts:
+        want = want.double().expand_as(got[slot])
+        off = ~torch.isclose(got[slot], want, atol=1e-5, rtol=1e-4)
+        if bool(off.any()):
+            i = int(off.nonzero()[0])
+            expect(False, f"{what}: {name} is multiplied by {float(got[slot][i]):.4g}{where(i)}, expected {formula} = "
+                          f"{float(want[i]):.4g}")
+
+
 # --- the forward process q(x_t | x_0) ------------------------------------------------------------
 
 def _q(x0, t, noise, signal: torch.Tensor, sqrt_signal: bool = True, sqrt_noise: bool = True) -> torch.Tensor:
@@ -124,6 +160,11 @@ def check_q_sample(q_sample):
     if not torch.allclose(out, right, atol=1e-5, rtol=1e-4):
         hint = name_mistake(out, _q_mistakes(x0, t, noise, s), right, tol=1e-5)
         expect(hint is None, f"q_sample is wrong: {hint}")
+        ab = s.alpha_bars.double()[t]
+        _expect_coefficients(q_sample, [x0, t, noise, s], x0, "q_sample is wrong",
+                             [(0, "x0", ab.sqrt(), "sqrt(alpha_bar_t)"), (2, "the noise", (1 - ab).sqrt(),
+                                                                          "sqrt(1 - alpha_bar_t)")],
+                             where=lambda i: f" for the sample at step t = {int(t[i])}")
         expect_close(out, right, "q_sample(x0, t, noise, schedule)",
                      hint="expected sqrt(alpha_bar_t) * x0 + sqrt(1 - alpha_bar_t) * noise with alpha_bar_t = "
                           "schedule.alpha_bars[t], one step per sample")
@@ -359,6 +400,14 @@ def check_ddpm_step(ddpm_step):
             (_ddpm(x, -eps, t, s, noise), "the noise prediction must be SUBTRACTED from x_t"),
         ], right, tol=1e-5)
         expect(hint is None, f"ddpm_step at t = {t} is wrong: {hint}")
+        beta, alpha, a_bar = (float(v[t]) for v in (s.betas, s.alphas, s.alpha_bars))
+        tilde = beta * (1 - float(s.alpha_bars[t - 1])) / (1 - a_bar)
+        _expect_coefficients(ddpm_step, [x, eps, t, s, noise], x, f"ddpm_step at t = {t} is wrong", [
+            (0, "x_t", torch.tensor(alpha ** -0.5), "1 / sqrt(alpha_t)"),
+            (1, "eps", torch.tensor(-beta / ((1 - a_bar) ** 0.5 * alpha ** 0.5)),
+             "-beta_t / (sqrt(1 - alpha_bar_t) sqrt(alpha_t))"),
+            (4, "the noise", torch.tensor(tilde ** 0.5),
+             "sqrt(beta_tilde_t) = sqrt(beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t))")])
         expect_close(out, right, f"ddpm_step at t = {t}",
                      hint="expected (x_t - beta_t / sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_t) + "
                           "sqrt(beta_tilde_t) noise")
@@ -427,6 +476,12 @@ def check_ddim_step(ddim_step):
                                                               "noisier step t to the earlier step t_prev"),
         ], right, tol=1e-5)
         expect(hint is None, f"ddim_step from t = {t} to t_prev = {t_prev} is wrong: {hint}")
+        a_t, a_p = float(ab[t]), float(ab[t_prev])
+        _expect_coefficients(ddim_step, [x, eps, t, t_prev, s], x,
+                             f"ddim_step from t = {t} to t_prev = {t_prev} is wrong", [
+            (0, "x_t", torch.tensor((a_p / a_t) ** 0.5), "sqrt(alpha_bar_prev / alpha_bar_t)"),
+            (1, "eps", torch.tensor((1 - a_p) ** 0.5 - (a_p * (1 - a_t) / a_t) ** 0.5),
+             "sqrt(1 - alpha_bar_prev) - sqrt(alpha_bar_prev) sqrt(1 - alpha_bar_t) / sqrt(alpha_bar_t)")])
         expect_close(out, right, f"ddim_step from t = {t} to t_prev = {t_prev}",
                      hint="x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t); return "
                           "sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev) eps")
@@ -471,6 +526,10 @@ def check_cfg_combine(cfg_combine):
             (u + (c - u) / scale if scale else u, "divide nothing: multiply the difference by the scale"),
         ], right, tol=1e-5)
         expect(hint is None, f"cfg_combine with scale {scale} is wrong: {hint}")
+        _expect_coefficients(cfg_combine, [cond, uncond, scale], cond,
+                             f"cfg_combine with scale {scale} is wrong",
+                             [(0, "eps_cond", torch.tensor(scale), "scale"),
+                              (1, "eps_uncond", torch.tensor(1 - scale), "1 - scale")])
         expect_close(out, right, f"cfg_combine with scale {scale}",
                      hint="expected eps_uncond + scale * (eps_cond - eps_uncond)")
     return "scale 0: unconditional, 1: conditional, above 1: beyond the conditional prediction"
