@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from . import exercise_check, expect, expect_close
+from .questions import number
 
 
 def _expect_same_shape(out: torch.Tensor, pixels: torch.Tensor) -> None:
@@ -75,3 +76,18 @@ def check_to_unit_range(to_unit_range):
     _expect_same_shape(out, batch)
     expect_close(out, batch.float() / 255, "to_unit_range on a batch of images")
     return "uint8 0..255 becomes float32 in [0, 1], shape kept"
+
+
+# --- conceptual questions ------------------------------------------------------------------------
+
+number("tour_uint8_wraps", 44,
+       "a uint8 holds only 0..255, and arithmetic on uint8 tensors stays uint8 and wraps around modulo 256: "
+       "200 + 100 = 300 becomes 300 - 256 = 44, silently. That is why to_unit_range converts to float BEFORE "
+       "computing anything with the pixels.",
+       {300: "that is the sum in ordinary numbers; but a uint8 cannot hold 300 (its values are 0..255) and adding "
+             "two uint8 tensors gives a uint8 tensor",
+        255: "PyTorch's uint8 arithmetic does not clip (saturate) at 255, as some image libraries do: it wraps "
+             "around modulo 256",
+        300 / 255: "that is (200 + 100) / 255, after converting to floats; the question adds the uint8 tensors "
+                   "themselves, with no conversion",
+        0: "nothing resets to 0: the result wraps around modulo 256"})

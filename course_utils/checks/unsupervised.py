@@ -15,6 +15,7 @@ import torch
 
 from ..metrics import cluster_purity as _purity_reference
 from . import exercise_check, expect, expect_close, expect_shape
+from .questions import choice, number
 
 # --- cluster purity -----------------------------------------------------------------------------
 
@@ -365,3 +366,49 @@ def check_sample_gmm(sample_gmm):
            f"the spread of the two components is {var_left:.3g} and {var_right:.3g} (expected 0.01 and "
            "1): each sample should use the covariance of ITS OWN component")
     return "component choice, means and full covariances all match"
+
+
+# --- conceptual questions ------------------------------------------------------------------------
+
+choice("unsup_purity_not_accuracy", "a",
+       "an accuracy scores a classifier fixed before it sees the answers; purity names each cluster after the most "
+       "common label among its own points, i.e. it uses the answers to choose the labelling it then scores. That "
+       "is why it rises with K and reaches 1 with one cluster per image, and why it only compares clusterings with "
+       "the same K.",
+       {"b": "purity never compares ids with labels: it takes the most common label inside each cluster, whatever "
+             "the cluster's id (exercise 1's check gives it clusters numbered 5, 9 and 42)",
+        "c": "an accuracy changes from run to run too (a new seed, other training data); the difference lies "
+             "elsewhere: where each cluster's label comes from",
+        "d": "a classifier's accuracy does not let the test labels choose its answers; purity does, which is why it "
+             "rises with K (the curve above) up to 1 with one cluster per image, whatever the model"},
+       options="abcd")
+
+choice("unsup_pca_components", "a",
+       "the principal directions are orthonormal, so each one kept removes its squared coordinate from the "
+       "error (Pythagoras): the training error falls with every k, by less and less (the variance curve flattens), "
+       "while each image costs k numbers. The later directions hold fine detail and noise.",
+       {"b": "on the images it was fitted to, PCA's error can only fall as k grows: each added direction is "
+             "orthogonal to the others and removes the squared coordinate along it; there is no overfitting of the "
+             "training reconstructions",
+        "c": "the directions are nested: the first k rows of V^T do not depend on how many you keep (exercise 2 "
+             "returns vh[:k]); adding components adds directions and never changes the earlier ones",
+        "d": "with every component kept the reconstruction is exact, but the coordinates are the centred pixels "
+             "rotated onto the principal directions, not the pixels: the first few still carry most of the "
+             "variance"},
+       options="abcd")
+
+number("unsup_gmm_parameters", 496,
+       "1 weight + 30 numbers of the mean + 30 * 31 / 2 = 465 free entries of a symmetric 30x30 covariance = 496. "
+       "With full covariances over the 784 pixels, the covariance alone would hold 784 * 785 / 2 = 307,720 "
+       "numbers per component, which is why the mixture lives in PCA space.",
+       {931: "you counted all 900 entries of the covariance; it is symmetric, so only 30 * 31 / 2 = 465 of them are "
+             "free",
+        930: "you counted all 900 entries of the covariance (it is symmetric: 465 are free) and left out the weight",
+        61: "that is a DIAGONAL covariance (30 variances); the mixture here has full covariances "
+            "(covariance_type='full'): 465 free numbers",
+        60: "that is a diagonal covariance and no weight: the mixture has full covariances (465 free numbers) and "
+            "one weight per component",
+        495: "the component's weight pi_m is missing (1 number)",
+        466: "the mean (30 numbers) is missing",
+        526: "you counted the mean twice, or the covariance's diagonal twice (465 already includes it)"},
+       tolerance=1e-4)
