@@ -340,13 +340,17 @@ def test_receptive_field_mistakes_are_named(wrong, words):
 
 def row_lstm(x, input_to_state, state_to_state, *, order=(0, 1, 2, 3), acts="sssT", tanh_c=True, keep_c=True,
              keep_h=True, late=False, give_c=False, start=0.0, reverse=False, own_dtype=False, dim=2, detach=False,
-             pair=False, old_c=False, last_only=False, input_gate=True, next_row=False, state_reads_x=False):
+             pair=False, old_c=False, last_only=False, input_gate=True, next_row=False, state_reads_x=False,
+             cat=False, forget_h=False, state_channels_from_x=False):
     """A student's Row LSTM; each keyword is one typical slip (the defaults are the right answer)."""
     act = {"s": torch.sigmoid, "T": torch.tanh}
     from_input = input_to_state(x)
     n, four_c, height, width = from_input.shape
     if own_dtype:
         h, c = torch.zeros(n, four_c // 4, width), torch.zeros(n, four_c // 4, width)
+    elif state_channels_from_x:
+        h = x.new_zeros(n, x.shape[1], width)
+        c = x.new_zeros(n, four_c // 4, width)
     else:
         h = x.new_full((n, four_c // 4, width), start)
         c = torch.full_like(h, start)
@@ -360,7 +364,7 @@ def row_lstm(x, input_to_state, state_to_state, *, order=(0, 1, 2, 3), acts="sss
         blocks = (row + state_to_state(x[:, :, r] if state_reads_x else h)).chunk(4, 1)
         i, f, o, g = (act[acts[k]](blocks[order[k]]) for k in range(4))
         before = c
-        c = f * c + (i * g if input_gate else g)
+        c = f * (h if forget_h else c) + (i * g if input_gate else g)
         new_h = o * (torch.tanh(before if old_c else c) if tanh_c else c)
         if late:
             rows.append(h)
@@ -371,7 +375,7 @@ def row_lstm(x, input_to_state, state_to_state, *, order=(0, 1, 2, 3), acts="sss
         rows = rows[::-1]
     if last_only:
         return h
-    out = torch.stack(rows, dim=dim)
+    out = torch.cat(rows, dim=2) if cat else torch.stack(rows, dim=dim)
     return (out, c) if pair else out
 
 
@@ -412,6 +416,9 @@ def test_row_lstm_stub_fails():
     (dict(detach=True), "no gradient"),
     (dict(pair=True), "return only the hidden states"),
     (dict(last_only=True), "EVERY row"),
+    (dict(cat=True), "torch.stack"),
+    (dict(forget_h=True), "forget gate multiplied the hidden state"),
+    (dict(state_channels_from_x=True), "not C_in"),
 ])
 def test_row_lstm_mistakes_are_named(slip, words):
     result = check_row_lstm(_rl(**slip))
@@ -423,7 +430,7 @@ def test_row_lstm_mistakes_are_named(slip, words):
 
 def gated_layer(layer, v, h, *, halves="tanh-sigmoid", shift_v=True, shift_h=True, h_right=False, v_below=False,
                 residual="h", use_h_out=True, link="pre", v_left=False, swap_out=False, v_pre_out=False,
-                shift_all=False, pad=None, gated_link=False):
+                shift_all=False, pad=None, gated_link=False, link_after_gate=False):
     """A student's gated layer; each keyword is one typical slip (the defaults are the right answer)."""
     p = layer.v_conv.kernel_size[1] // 2 if pad is None else pad
     shifted = layer.first or shift_all
@@ -445,10 +452,11 @@ def gated_layer(layer, v, h, *, halves="tanh-sigmoid", shift_v=True, shift_h=Tru
         h_pre = layer.h_conv(F.pad(h, (0, p, 0, 0) if h_right else (p, 0, 0, 0)))
     to_h = layer.v_to_h(gate(v_pre) if gated_link else v_pre)
     to_h = {"pre": to_h, "none": torch.zeros_like(to_h), "down": F.pad(to_h, (0, 0, 1, 0))[:, :, :-1]}[link]
-    gated = gate(h_pre + to_h)
+    gated = gate(h_pre) + to_h if link_after_gate else gate(h_pre + to_h)
     out = layer.h_out(gated) if use_h_out else gated
     v_new = v_pre if v_pre_out else gate(v_pre)
-    h_new = {"h": out if layer.first else h + out, "none": out, "always": h + out, "v": out}[residual]
+    h_new = {"h": out if layer.first else h + out, "none": out, "always": h + out, "v": out,
+             "inside": out if layer.first else layer.h_out(h + gated)}[residual]
     if residual == "v" and not layer.first:
         v_new = v + v_new
     return (h_new, v_new) if swap_out else (v_new, h_new)
@@ -486,6 +494,8 @@ def test_gated_layer_stub_fails():
     (dict(shift_all=True), "shifted like the first"),
     (dict(pad=1), "hard-coded"),
     (dict(gated_link=True), "PRE-activation"),
+    (dict(link_after_gate=True), "before the gate"),
+    (dict(residual="inside"), "inside the 1x1 output convolution"),
 ])
 def test_gated_layer_mistakes_are_named(slip, words):
     result = check_gated_layer(_gl(**slip))

@@ -10,13 +10,16 @@ import torch
 from course_utils.checks import yours_or_reference
 from course_utils.checks.pixel_models import (
     check_causal_mask,
+    check_gated_layer,
     check_image_nll,
     check_receptive_field,
+    check_row_lstm,
     check_sample_raster,
 )
 from course_utils.metrics import nats_to_bits_per_dim
 from course_utils.models.autoregressive import bernoulli_nll, depends_on, receptive_field, sample_naive
-from course_utils.models.pixelcnn import GatedPixelCNN, MaskedConv2d, causal_mask
+from course_utils.models.pixelcnn import GatedPixelCNN, MaskedConv2d, causal_mask, gated_layer
+from course_utils.models.pixelrnn import row_lstm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -31,7 +34,9 @@ def lenient(monkeypatch):
     (check_sample_raster, (sample_naive,)),
     (check_causal_mask, (causal_mask,)),
     (check_receptive_field, (depends_on,)),
-], ids=["image_nll", "sample_raster", "causal_mask", "receptive_field"])
+    (check_row_lstm, (row_lstm,)),
+    (check_gated_layer, (gated_layer,)),
+], ids=["image_nll", "sample_raster", "causal_mask", "receptive_field", "row_lstm", "gated_layer"])
 def test_references_pass_the_exercise_checks(check, references):
     result = check(*references)
     assert result.passed, result.message

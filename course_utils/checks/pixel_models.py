@@ -562,7 +562,8 @@ def _row_lstm_layer(c_in: int, hidden: int, kernel: int, seed: int) -> RowLSTM:
 def _row_lstm_variant(x: torch.Tensor, layer: RowLSTM, order=GATE_NAMES, acts=("sigmoid",) * 3 + ("tanh",),
                       cell_tanh: bool = True, forget_term: bool = True, input_gate: bool = True,
                       carry_h: bool = True, h_from_old_c: bool = False, shift_out: bool = False,
-                      return_c: bool = False, init: float = 0.0, input_row: int = 0) -> torch.Tensor:
+                      return_c: bool = False, init: float = 0.0, input_row: int = 0,
+                      forget_on_h: bool = False) -> torch.Tensor:
     """What a Row LSTM with one of the usual slips computes (the right one with the defaults)."""
     functions = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}
     from_input = layer.input_to_state(x)
@@ -577,7 +578,7 @@ def _row_lstm_variant(x: torch.Tensor, layer: RowLSTM, order=GATE_NAMES, acts=("
                           strict=True))
         in_gate, forget, out_gate, g = (functions[act](blocks[k]) for k, act in zip(GATE_NAMES, acts, strict=True))
         old_c = c
-        c = (forget * c if forget_term else 0) + (in_gate * g if input_gate else g)
+        c = (forget * (h if forget_on_h else c) if forget_term else 0) + (in_gate * g if input_gate else g)
         h_new = out_gate * (torch.tanh if cell_tanh else (lambda t: t))(old_c if h_from_old_c else c)
         rows.append(h if shift_out else (c if return_c else h_new))
         h = h_new
@@ -614,6 +615,8 @@ def _row_lstm_mistakes(x: torch.Tensor, layer: RowLSTM) -> list[tuple[torch.Tens
         (_row_lstm_variant(x, layer, forget_term=False),
          "the cell state is not carried from row to row: c_i = f * c_(i-1) + i * g, keep c from one row to the "
          "next (did you start every row from c = 0, or drop the f * c term?)"),
+        (_row_lstm_variant(x, layer, forget_on_h=True), "the forget gate multiplied the hidden state: it keeps part "
+                                                       "of the previous CELL state, c_i = f * c_(i-1) + i * g"),
         (_row_lstm_variant(x, layer, input_gate=False), "the input gate is missing: c_i = f * c_(i-1) + i * g, "
                                                         "with the content g scaled by the input gate i"),
         (_row_lstm_variant(x, layer, carry_h=False),
@@ -636,7 +639,14 @@ def _row_lstm_mistakes(x: torch.Tensor, layer: RowLSTM) -> list[tuple[torch.Tens
 
 def _call_row_lstm(row_lstm, x: torch.Tensor, layer: RowLSTM) -> torch.Tensor:
     x_before = x.detach().clone()
-    out = row_lstm(x, layer.input_to_state, layer.state_to_state)
+    try:
+        out = row_lstm(x, layer.input_to_state, layer.state_to_state)
+    except RuntimeError as err:
+        expect("channels" not in str(err),
+               f"a convolution got the wrong number of channels ({_first_line(err)}): input_to_state reads x "
+               "(C_in channels, all rows at once); state_to_state reads one row of HIDDEN states h, (N, C, W), "
+               "with C = 4C // 4 from input_to_state's output, not C_in")
+        raise
     n, _, height, width = x.shape
     hidden = layer.hidden
     expect(torch.equal(x.detach(), x_before), "your function changed its input x: compute on new tensors")
@@ -656,6 +666,8 @@ def _call_row_lstm(row_lstm, x: torch.Tensor, layer: RowLSTM) -> torch.Tensor:
                                              "not the gates' pre-activations",
              (n, hidden, width): "row_lstm returned one row (N, C, W): return the hidden state of EVERY row, "
                                  "stacked on dim 2 into (N, C, H, W)",
+             (n, hidden, height * width): "the rows were joined end to end (torch.cat): stack them on a new "
+                                          "dimension 2 with torch.stack(rows, dim=2), for (N, C, H, W)",
              (height, n, hidden, width): "the rows are stacked on dim 0: the output is (N, C, H, W), stack the rows "
                                          "on dim 2 (torch.stack(rows, dim=2))"}
     expect(shape not in named or height == width, named.get(shape, ""))
@@ -770,6 +782,8 @@ def _gated_variant(layer: GatedLayer, v: torch.Tensor, h: torch.Tensor, halves: 
         h_new = out
     elif residual == "always":
         h_new = h + out
+    elif residual == "inside":  # h added before the 1x1 output convolution
+        h_new = layer.h_out(gated) if first else layer.h_out(h + gated)
     else:  # "v": the residual went to the vertical stack instead
         h_new = out
         v_new = v_new + v if v.shape == v_new.shape else v_new
@@ -793,6 +807,8 @@ def _gated_mistakes(layer: GatedLayer, v: torch.Tensor, h: torch.Tensor) -> list
         (dict(v_pad="left"), "the vertical stack only reaches columns to the LEFT: pad k//2 columns on each side, so "
                              "that row i sees the rows above on both sides of column j (that is what removes the "
                              "blind spot)"),
+        (dict(residual="inside"), "the residual h was added inside the 1x1 output convolution: h_new = h + "
+                                  "layer.h_out(gated), so that h itself passes unchanged to the next layer"),
         (dict(residual="v"), "the residual connection is on the wrong stack: the horizontal stack is residual, "
                              "h_new = h + layer.h_out(gate(...)); the vertical stack's output is only the gate"),
     ]
@@ -912,6 +928,10 @@ def check_gated_layer(gated_layer):
                    f"{what}: a convolution got the wrong number of channels ({_first_line(err)}): layer.v_conv and "
                    "layer.h_conv read the stacks' inputs v and h, layer.v_to_h the vertical PRE-activation (2C "
                    "channels, before the gate), layer.h_out the gated horizontal values (C channels)")
+            expect("must match the size" not in str(err) or "dimension 1" not in str(err),
+                   f"{what}: the channel counts do not fit ({_first_line(err)}): the link layer.v_to_h(v_pre) has "
+                   "2C channels and is added to the horizontal PRE-activation (2C channels, before the gate); the "
+                   "gate halves it to C, which layer.h_out takes")
             expect("must match the size" not in str(err) or layer.pad == 1,
                    f"{what}: the sizes do not fit ({_first_line(err)}): pad by k//2 with k the layer's own kernel "
                    "width, layer.v_conv.kernel_size[1] (the check uses k = 3 and k = 5: is a 1 hard-coded?)")
