@@ -366,3 +366,19 @@ def test_fine_tuning_the_original_encoder_is_named():
 
     result = check_classifier_from_encoder(no_copy_fine_tune)
     assert not result.passed and "changed the encoder passed in" in result.message
+
+
+# --- checked questions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("qid, answer, words", [
+    ("ae_linear_subspace", "a", "invertible mixture"), ("ae_linear_subspace", "d", "never beat it"),
+    ("ae_no_bottleneck", "a", "copy the pixels"), ("ae_no_bottleneck", "d", "only a LINEAR"),
+    ("ae_what_it_gives", {"a", "b", "c"}, "(c) does not belong"), ("ae_what_it_gives", {"a"}, "(b) belongs too"),
+    ("ae_what_it_gives", {"a", "b", "d"}, "VAE adds"),
+])
+def test_questions_name_each_wrong_answer(monkeypatch, qid, answer, words):
+    from course_utils.checks.questions import check_answer
+
+    result = check_answer(qid, answer)
+    assert not result.passed and words in result.message, result.message

@@ -67,3 +67,17 @@ def test_strict_mode_raises(monkeypatch):
     monkeypatch.setenv("COURSE_STRICT_CHECKS", "1")
     with pytest.raises(CheckFailed, match="divide by 255"):
         check_to_unit_range(lambda p: p.float() / 256)
+
+
+# --- the checked question ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer, words", [(300, "cannot hold 300"), (255, "modulo 256"), (300 / 255, "converting"),
+                                           (0, "wraps around"), (None, "not answered yet"), ("44", "a number")])
+def test_uint8_question_names_each_wrong_answer(monkeypatch, answer, words):
+    from course_utils.checks.questions import check_answer
+
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    result = check_answer("tour_uint8_wraps", answer)
+    assert not result.passed and words in result.message, result.message
+    assert check_answer("tour_uint8_wraps", 44).passed

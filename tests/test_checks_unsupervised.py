@@ -307,3 +307,30 @@ def test_checks_are_deterministic(check, solution):
     first = check(*solution)
     second = check(*solution)
     assert first == second
+
+
+# --- checked questions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("qid, answer, words", [
+    ("unsup_gmm_parameters", 931, "symmetric"), ("unsup_gmm_parameters", 930, "left out the weight"),
+    ("unsup_gmm_parameters", 61, "DIAGONAL"), ("unsup_gmm_parameters", 60, "no weight"),
+    ("unsup_gmm_parameters", 495, "weight pi_m is missing"), ("unsup_gmm_parameters", 466, "mean (30 numbers)"),
+    ("unsup_gmm_parameters", 526, "twice"), ("unsup_gmm_parameters", 1000, "too large"),
+    ("unsup_purity_not_accuracy", "b", "never compares ids"), ("unsup_purity_not_accuracy", "d", "rises with K"),
+    ("unsup_pca_components", "b", "no overfitting"), ("unsup_pca_components", "c", "nested"),
+])
+def test_questions_name_each_wrong_answer(monkeypatch, qid, answer, words):
+    from course_utils.checks.questions import check_answer
+
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    result = check_answer(qid, answer)
+    assert not result.passed and words in result.message, result.message
+
+
+def test_gmm_question_needs_the_exact_count(monkeypatch):
+    from course_utils.checks.questions import check_answer
+
+    monkeypatch.delenv("COURSE_STRICT_CHECKS", raising=False)
+    assert check_answer("unsup_gmm_parameters", 496).passed
+    assert not check_answer("unsup_gmm_parameters", 497).passed
