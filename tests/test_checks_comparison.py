@@ -65,3 +65,17 @@ def test_edge_sharpness_rejects_bad_input():
         edge_sharpness(torch.zeros(28, 28))
     with pytest.raises(ValueError, match="int64"):
         edge_sharpness(torch.zeros(1, 1, 28, 28, dtype=torch.long))
+
+
+def test_sharpness_along_the_height_only_is_named():
+    def height_only(images):
+        d = images.diff(dim=2).flatten(1)
+        total = d.abs().sum(1)
+        return torch.where(total > 0, d.pow(2).sum(1) / total.clamp_min(1e-12), torch.zeros_like(total))
+    result = check_sharpness(height_only)
+    assert not result.passed and "along the width" in result.message, result.message
+
+
+def test_sharpness_of_rescaled_images_is_named():
+    result = check_sharpness(lambda images: edge_sharpness(images * 255))
+    assert not result.passed and "no rescaling" in result.message, result.message

@@ -35,6 +35,9 @@ def check_sharpness(sharpness):
     expect_shape(out, (3,), "sharpness of 3 images")
     expect(bool(torch.isfinite(out).all()),
            "a blank image (no steps at all) gave nan or inf: return 0 where the sum of |steps| is 0")
+    expect(not bool((out.detach()[:2] == 0).all()),
+           "the crisp edge (a step from one column to the next) scores 0: take the differences along the width "
+           "(images.diff(dim=3)) as well as along the height (dim=2)")
     expect(not torch.allclose(out.detach(), out.detach()[:1].expand(3)),
            f"every image got the same value ({out[0].item():.4g}): compute the sums per image (over dims 1, 2, 3), "
            "not over the whole batch")
@@ -59,7 +62,8 @@ def check_sharpness(sharpness):
            "an edge smeared over 4 pixels scores 4, not 1/4: the ratio is upside down, use sum(d^2) / sum(|d|)")
     expect(out[0].item() > out[1].item(), "the crisp edge should score higher than the smeared one")
     expect(abs(out[0].item() - 1.0) < 1e-4 or out[0].item() < 0.99,
-           f"the crisp edge scores {out[0].item():.4g}, above 1: did you use sum(d^2) / sum(|d|)^2 or forget abs?")
+           f"the crisp edge scores {out[0].item():.4g}, above 1: its steps are 0 or 1, so sum(d^2) / sum(|d|) is 1; "
+           "keep the images in [0, 1] (no rescaling) and divide by the sum of |d| (not by a count or a square)")
     expect_close(out[:2], torch.tensor([1.0, 0.25]), "sharpness of a crisp edge and of one smeared over 4 pixels",
                  hint="divide the sum of squared differences by the sum of absolute differences, per image")
     out_v = sharpness(vertical.unsqueeze(0))
