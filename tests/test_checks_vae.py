@@ -401,3 +401,17 @@ def test_vae_step_leaves_the_global_random_state_alone():
     torch.manual_seed(123)
     check_vae_step(vae.vae_step)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("broken, words", [
+    (lambda m, x, o, b: None, "returned None"),
+    (lambda m, x, o, b: "done", "got str"),
+    (lambda m, x, o, b: {"loss": [1.0], "recon": 1.0, "kl": 1.0}, "got list"),
+    (lambda m, x, o, b: {"loss": 1.0}, "lacks"),
+    (lambda m, x, o, b: m(x.double()), "your code raised"),
+    (lambda m, x, o, b: {"loss": float("nan"), "recon": 1.0, "kl": 1.0}, "not a finite number"),
+])
+def test_vae_step_broken_answers_get_a_message(broken, words):
+    result = check_vae_step(broken)
+    assert_hint(result, words)
+    assert "the check could not use" not in result.message

@@ -13,9 +13,9 @@ evidence lower bound (ELBO), a lower bound on log p(x)::
     loss = negative_elbo(x, logits, mu, logvar)           # 0-d: nats per image, averaged over the batch
     ll = iw_log_likelihood(model, x, k=1000)              # (N,) importance-weighted estimates of log p(x)
 
-Notebook 05 builds each piece (reparameterize, gaussian_kl, negative_elbo, the importance-weighted
-estimate) step by step; notebook 07 rebuilds the model with :func:`build_vae` to load the cached
-weights (``cached_model_path("vae", profile)``).
+Notebook 05 builds each piece (reparameterize, gaussian_kl, negative_elbo, a training step
+:func:`vae_step`, the importance-weighted estimate) step by step; notebook 07 rebuilds the model with
+:func:`build_vae` to load the cached weights (``cached_model_path("vae", profile)``).
 
 Architecture (``VAE(latent_dim=32, hidden=256, channels=(32, 64))``, ELU activations)::
 
