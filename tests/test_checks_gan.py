@@ -122,7 +122,7 @@ def test_generator_loss_stub_fails():
 # --- one training step -----------------------------------------------------------------------------------
 
 def make_step(detach=True, zero_d=True, zero_g=True, swap=False, saturating=False, g_first=False, stale_d=False,
-              retain=False, fresh_z=False, d_step=True, g_step=True, report_after=False):
+              retain=False, fresh_z=False, d_step=True, g_step=True, report_after=False, g_label_zero=False):
     """The solution, or the solution with one typical mistake."""
 
     def step(generator, discriminator, g_opt, d_opt, real, z):
@@ -150,7 +150,10 @@ def make_step(detach=True, zero_d=True, zero_g=True, swap=False, saturating=Fals
             if zero_g:
                 g_opt.zero_grad()
             logits = stale_logits if stale_d else discriminator(fake)
-            g_loss = gan.generator_loss(logits, "saturating" if saturating else "non-saturating")
+            if g_label_zero:
+                g_loss = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+            else:
+                g_loss = gan.generator_loss(logits, "saturating" if saturating else "non-saturating")
             g_loss.backward()
             if g_step:
                 g_opt.step()
@@ -198,6 +201,7 @@ def test_gan_step_with_no_grad_fakes_for_the_discriminator_passes():
     ({"g_step": False}, "g_opt.step() was never called"),
     ({"fresh_z": True}, "the z given"),
     ({"report_after": True}, "before its update"),
+    ({"g_label_zero": True}, "look FAKE"),
 ])
 def test_gan_step_mistakes_are_named(kwargs, words):
     fails_with(check_gan_step(make_step(**kwargs)), words)

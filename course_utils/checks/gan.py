@@ -269,7 +269,7 @@ def _setup(seed: int = 0, leftover: float = 0.5):
 
 
 def _reference_step(g, d, g_opt, d_opt, real, z, *, saturating=False, detach=True, zero_d=True, zero_g=True,
-                    swap=False):
+                    swap=False, g_label_zero=False):
     fake = g(z)
     if zero_d:
         d_opt.zero_grad()
@@ -282,7 +282,10 @@ def _reference_step(g, d, g_opt, d_opt, real, z, *, saturating=False, detach=Tru
     if zero_g:
         g_opt.zero_grad()
     logits = d(fake)
-    g_loss = F.logsigmoid(-logits).mean() if saturating else -F.logsigmoid(logits).mean()
+    if g_label_zero:  # the generator trained to make its fakes look fake
+        g_loss = -F.logsigmoid(-logits).mean()
+    else:
+        g_loss = F.logsigmoid(-logits).mean() if saturating else -F.logsigmoid(logits).mean()
     g_loss.backward()
     g_opt.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
@@ -390,6 +393,10 @@ def check_gan_step(gan_step):
         expect(not _same(g1, _reference_after(saturating=True)[0]),
                "the generator used the saturating loss log(1 - D(G(z))): use the non-saturating "
                "-log D(G(z)) (gan.generator_loss)")
+        expect(not _same(g1, _reference_after(g_label_zero=True)[0]),
+               "the generator was trained with label 0 for its fakes (-log(1 - D(G(z))), the discriminator's "
+               "target): it learned to make its fakes look FAKE. The generator wants them called real: label 1, "
+               "-log D(G(z))")
         expect(False, "the generator's update differs from the reference: one step of the non-saturating "
                       "loss on discriminator(fake) with the UPDATED discriminator")
     expect(abs(g_loss - float(ref["g_loss"])) < 1e-4,
