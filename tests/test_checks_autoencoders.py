@@ -277,6 +277,22 @@ def test_typical_decoder_mistakes_are_named(wrong, words):
     assert words in result.message, result.message
 
 
+class _ChannelSoftmax(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.inner = _decoder(k, last=nn.Identity())
+
+    def forward(self, z):
+        return torch.softmax(self.inner(z), dim=1)
+
+
+def test_decoder_with_a_fixed_code_size_or_a_channel_softmax_is_named():
+    result = check_conv_decoder(lambda k: _decoder(k, fixed=16))
+    assert not result.passed and "Use the latent_dim argument" in result.message, result.message
+    result = check_conv_decoder(_ChannelSoftmax)
+    assert not result.passed and "softmax over the single channel" in result.message, result.message
+
+
 def test_decoder_that_batches_wrongly_is_named():
     class FirstOnly(nn.Module):
         def __init__(self, k):
