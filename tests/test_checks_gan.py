@@ -388,11 +388,30 @@ def test_gradient_penalty_mistakes_are_named(mistake, words):
     (lambda c, r, f, mix=None: (lambda x: torch.autograd.grad(c(x).sum(), x))(r * 0.5 + f * 0.5), "require grad"),
     (lambda c, r, f: penalty(c, r, f), "could not be called"),
     (lambda c, r, f, mix=None: penalty(c, r, f, mix).reshape(1), ".mean()"),
+    (lambda c, r, f, mix=None: gp_from_grad(c, r, f, mix, lambda g: ((g.flatten(1).pow(2).mean(1).sqrt() - 1) ** 2)
+                                            .mean()), "root mean square"),
+    (lambda c, r, f, mix=None: gp_from_grad(c, r, f, mix, lambda g: ((g.flatten(1).abs().sum(1) - 1) ** 2).mean()),
+     "L1 norm"),
+    (lambda c, r, f, mix=None: gp_from_grad(c, r, f, mix, lambda g: (torch.relu(g.flatten(1).norm(dim=1) - 1) ** 2)
+                                            .mean()), "one-sided"),
+    (lambda c, r, f, mix=None: gp_from_grad(c, r, f, mix, lambda g: ((g - 1) ** 2).mean()), "every coordinate"),
+    (lambda c, r, f, mix=None: gp_from_grad(c, r, f, mix, lambda g: ((g.flatten(1).norm(dim=1) - 1) ** 2).mean(),
+                                            tuple_grad=True), "TUPLE"),
     (lambda c, r, f, mix=None: (lambda x: torch.autograd.grad(c(x).sum(), x))(
         (mix[:, None] * r + (1 - mix[:, None]) * f).requires_grad_(True)), "whole sample"),
 ])
 def test_gradient_penalty_other_mistakes_are_named(wrong, words):
     fails_with(check_gradient_penalty(wrong), words)
+
+
+def gp_from_grad(critic, real, fake, mix, reduce, tuple_grad=False):
+    """The penalty's interpolates and gradient done right, then ``reduce(grad)``: for mistakes in the last part."""
+    n = len(real)
+    mix = torch.rand(n) if mix is None else mix
+    m = mix.reshape(n, *[1] * (real.dim() - 1))
+    x = (m * real + (1 - m) * fake).requires_grad_(True)
+    grads = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return reduce(grads if tuple_grad else grads[0])
 
 
 def image_only(critic, real, fake, mix=None, *, drawn_only=False):

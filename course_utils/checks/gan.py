@@ -3,6 +3,7 @@
     check_discriminator_loss(discriminator_loss)   # logits on real (N,), on fakes (M,) -> 0-d loss
     check_generator_loss(generator_loss)           # the non-saturating -mean log D(G(z)) from logits
     check_gan_step(gan_step)                       # one D update (fakes detached), then one G update
+    check_gradient_penalty(gradient_penalty)       # WGAN-GP: mean (||grad f(x_hat)|| - 1)^2, per-sample x_hat
     check_interpolate(interpolate)                 # evenly spaced points from z0 to z1, ends included
 
 The losses are compared with the values of the typical wrong versions (labels swapped, the
@@ -487,7 +488,7 @@ class _Critic(nn.Module):
             torch.manual_seed(seed)
             self.net = nn.Sequential(nn.Flatten(), nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1))
         with torch.no_grad():
-            self.net[3].weight.mul_(12.0)  # gradient norms between about 0.8 and 1.9 at the check's points
+            self.net[3].weight.mul_(12.0)  # gradient norms from about 0.65 to 1.7 at the check's points
         self.seen: list[tuple[torch.Tensor, bool]] = []
 
     def forward(self, x):
@@ -509,8 +510,12 @@ def _call_gp(gradient_penalty, *args):
     """Run the student's penalty; turn the errors of typical mistakes into hints."""
     try:
         return gradient_penalty(*args)
-    except (RuntimeError, ValueError, TypeError) as err:
+    except (RuntimeError, ValueError, TypeError, AttributeError) as err:
         text = str(err)
+        expect(not ("'tuple' object" in text or "tuple" in text and "argument" in text),
+               f"your code raised {type(err).__name__}: {text.splitlines()[0] if text else ''} -- torch.autograd.grad "
+               "returns a TUPLE, one gradient per input: take its only element, (grad,) = torch.autograd.grad(...) "
+               "or torch.autograd.grad(...)[0]")
         expect("implicitly created" not in text,
                "torch.autograd.grad got the critic's (N,) scores: it differentiates one number. Differentiate the "
                "SUM of the scores: each score depends only on its own sample, so the gradient of the sum holds "
@@ -615,7 +620,7 @@ def check_gradient_penalty(gradient_penalty):
     from ..models.gan import gradient_penalty as reference
 
     critic = _Critic()
-    real, fake = _gp_data(5, 1)
+    real, fake = _gp_data(5, 5)
     mix = torch.tensor([0.1, 0.35, 0.5, 0.8, 0.95])
     before = (real.clone(), fake.clone(), mix.clone())
     out = _call_gp(gradient_penalty, critic, real, fake, mix)
@@ -696,6 +701,15 @@ def check_gradient_penalty(gradient_penalty):
                                                      "grad.flatten(1))"),
             (10 * want.detach().double(), "the penalty is multiplied by 10: return the penalty itself; the weight "
                                           "lambda = 10 is applied by the caller, in the critic's loss"),
+            (_penalty_of(norms / g64[0].numel() ** 0.5), "you averaged the squared gradient over the coordinates (a "
+                                                         "root mean square): the norm is the square root of their "
+                                                         "SUM"),
+            (_penalty_of(g64.flatten(1).abs().sum(1)), "this is the L1 norm (sum of absolute values): use the "
+                                                       "Euclidean norm, the square root of the sum of squares"),
+            ((torch.relu(norms - 1) ** 2).mean(), "this is a one-sided penalty, max(0, ||grad|| - 1)^2: WGAN-GP's "
+                                                  "penalty is two-sided and also pulls slopes below 1 up towards 1"),
+            (((g64 - 1) ** 2).mean(), "you subtracted 1 from every coordinate of the gradient: take each sample's "
+                                      "gradient NORM first, then (norm - 1)^2"),
         ]
         for value, why in variants:
             expect(not _close(got, value), why)
