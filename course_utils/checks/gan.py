@@ -512,7 +512,7 @@ def _call_gp(gradient_penalty, *args):
         return gradient_penalty(*args)
     except (RuntimeError, ValueError, TypeError, AttributeError) as err:
         text = str(err)
-        expect(not ("'tuple' object" in text or "tuple" in text and "argument" in text),
+        expect("'tuple' object" not in text and "not tuple" not in text,
                f"your code raised {type(err).__name__}: {text.splitlines()[0] if text else ''} -- torch.autograd.grad "
                "returns a TUPLE, one gradient per input: take its only element, (grad,) = torch.autograd.grad(...) "
                "or torch.autograd.grad(...)[0]")
