@@ -415,3 +415,31 @@ def test_vae_step_broken_answers_get_a_message(broken, words):
     result = check_vae_step(broken)
     assert_hint(result, words)
     assert "the check could not use" not in result.message
+
+
+def test_vae_step_judges_the_z_it_decoded_however_drawn():
+    def draws_first(model, x, optimizer, beta):
+        torch.randn(5)   # the noise stream moved: the check follows the z the step decoded, not a seed
+        return vae.vae_step(model, x, optimizer, beta)
+
+    result = check_vae_step(draws_first)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("draw, words", [
+    (lambda mu, lv: torch.normal(mu, torch.exp(0.5 * lv)), "no gradient flows from it back into the encoder"),
+    (lambda mu, lv: mu, "decodes mu itself"),
+])
+def test_vae_step_how_z_is_drawn_is_named(draw, words):
+    def step(model, x, optimizer, beta):
+        mu, logvar = model.encode(x)
+        logits = model.decode(draw(mu, logvar))
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
+        kl = vae.gaussian_kl(mu, logvar).mean()
+        loss = recon + beta * kl
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+
+    assert_hint(check_vae_step(step), words)

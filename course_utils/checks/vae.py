@@ -508,14 +508,21 @@ _KL_VARIANTS = [
 ]
 
 
-def _step_reference(model, x: torch.Tensor, seed: int) -> dict:
-    """What one step sees at the model's current weights with the noise of ``seed``: each image's terms, and the
-    gradient (a flat vector) of the batch mean of every usual version of the reconstruction term and of the KL."""
+def _step_reference(model, x: torch.Tensor, seed: int, z_seen: torch.Tensor | None = None) -> dict:
+    """What one step sees at the model's weights: each image's terms, and the gradient (a flat vector) of the batch
+    mean of every usual version of the reconstruction term and of the KL. The code z is the one the student's step
+    decoded (``z_seen``, rebuilt as mu + std * eps so that gradients reach the encoder), else the draw of ``seed``."""
     ref = copy.deepcopy(model)
     params = list(ref.parameters())
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        logits, mu, logvar = ref(x)
+    mu, logvar = ref.encode(x)
+    std = torch.exp(0.5 * logvar)
+    if z_seen is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            eps = torch.randn(mu.shape, dtype=mu.dtype)
+    else:
+        eps = ((z_seen.to(mu) - mu) / std).detach()
+    logits = ref.decode(mu + std * eps)
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
     recons = [(_flat_grad(recon.mean(), params), None)]
     for cost, hint in _per_pixel_variants(logits, x):
@@ -526,6 +533,11 @@ def _step_reference(model, x: torch.Tensor, seed: int) -> dict:
     recons.append((_flat_grad(at_mean.mean(), params),
                    "it decodes mu itself, not a sample: the reconstruction term is an expectation over z ~ q(z|x); "
                    "decode a draw (model(x) draws one with the reparameterization trick)"))
+    cut = F.binary_cross_entropy_with_logits(ref.decode((mu + std * eps).detach()), x, reduction="none")
+    recons.append((_flat_grad(cut.flatten(1).sum(1).mean(), params),
+                   "no gradient flows from it back into the encoder: z was drawn without a path to mu and logvar "
+                   "(torch.normal, a distribution's .sample(), or .detach()); draw it with the reparameterization "
+                   "trick, as model(x) does"))
     kls = [(_flat_grad(_kl_right(mu, logvar).mean(), params), None)]
     kls += [(_flat_grad(fn(mu, logvar).mean(), params), hint) for fn, hint in _KL_VARIANTS]
     return {"recon": recon.detach().double(), "kl": _kl_right(mu, logvar).detach().double(),
@@ -652,12 +664,20 @@ def check_vae_step(vae_step):
     model, x = _step_setup()
     x_before = x.clone()
     before = [p.detach().clone() for p in model.parameters()]
-    ref = _step_reference(model, x, _STEP_SEED)
+    start = copy.deepcopy(model)
+    decoded: list[torch.Tensor] = []
+    hook = model.decoder.register_forward_pre_hook(lambda module, args: decoded.append(args[0].detach().clone()))
     optimizer = _RecordingSGD(model.parameters(), lr=0.1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_STEP_SEED)     # the same noise as the reference, if the step draws it with model(x)
-        out = _call(vae_step, model, x, optimizer, _STEP_BETA)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_STEP_SEED)
+            out = _call(vae_step, model, x, optimizer, _STEP_BETA)
+    finally:
+        hook.remove()
     expect(torch.equal(x, x_before), "your step changed x in place")
+    # The reference decodes the very z the step decoded, however it drew it.
+    z_seen = decoded[0] if decoded and tuple(decoded[0].shape) == (_STEP_BATCH, _STEP_DIM) else None
+    ref = _step_reference(start, x, _STEP_SEED, z_seen)
 
     # What was returned.
     expect(not torch.is_tensor(out) or not out.requires_grad,
@@ -688,6 +708,9 @@ def check_vae_step(vae_step):
     expect(not torch.allclose(g, torch.full_like(g, _STEP_LEFTOVER)),
            "optimizer.step() found only the gradients left over from an earlier step: call loss.backward() BEFORE "
            "optimizer.step() (and optimizer.zero_grad() before backward)")
+    expect(not (z_seen is not None and torch.allclose(z_seen, ref["mu"], atol=1e-6)),
+           "the step decodes mu itself, not a sample: the reconstruction term is an expectation over z ~ q(z|x); "
+           "decode a draw (model(x) draws one with the reparameterization trick)")
     hints = _gradient_hints(g, ref)
     expect(hints is not None,
            "the update does not follow the gradient of the loss mean(recon + beta * KL) for the z that model(x) "
