@@ -100,6 +100,12 @@ def _step(model, optimizer, images, *, mode="train", target="images", loss="exer
         value = -reconstruction_loss(out, goal)
     elif loss == "latent":
         value = model.encoder(images).pow(2).sum(1).mean()
+    elif loss == "bce":
+        value = F.binary_cross_entropy(out, goal, reduction="sum") / len(images)
+    elif loss == "l1":
+        value = F.l1_loss(out, goal, reduction="sum") / len(images)
+    elif loss == "twice averaged":
+        value = reconstruction_loss(out, goal) / len(images)
     elif loss == "detached code":
         value = reconstruction_loss(model.decoder(model.encoder(images).detach()), goal)
     if optimizer_kind == "adam":
@@ -132,6 +138,9 @@ def test_step_reference_and_alternatives_pass():
     ({"loss": "batch sum"}, "summed over the batch"),
     ({"loss": "negative"}, "UP the gradient"),
     ({"loss": "latent"}, "code z"),
+    ({"loss": "bce"}, "binary cross-entropy"),
+    ({"loss": "l1"}, "absolute error"),
+    ({"loss": "twice averaged"}, "divided by the batch size twice"),
     ({"loss": "detached code"}, "encoder's parameters did not change"),
     ({"order": "bs"}, "optimizer.zero_grad() before loss.backward()"),
     ({"order": "bzs"}, "not between backward() and step()"),

@@ -181,7 +181,9 @@ def _diagnose_update(delta: torch.Tensor, model: nn.Module, images: torch.Tensor
                                     "average it over the images"),
                             (2.0, "the step is twice too large: is the loss counted twice, or did you call "
                                   "optimizer.step() twice?"),
-                            (0.5, "the step is half the expected one: a factor 0.5 in the loss?")):
+                            (0.5, "the step is half the expected one: a factor 0.5 in the loss?"),
+                            (1 / batch, f"the step is {batch} times too small: the loss is divided by the batch size "
+                                        "twice (a mean over the images, then / B again?)")):
             expect(abs(c - factor) > 1e-2 * abs(factor),
                    f"{why} (the update is {c:.4g} times one step of the optimizer passed in)")
         expect(False, f"the parameters moved along the gradient, but {c:.4g} times as far as one step of the "
@@ -198,6 +200,15 @@ def _diagnose_update(delta: torch.Tensor, model: nn.Module, images: torch.Tensor
                           "model(images)?")
     expect(moved_encoder, "the encoder's parameters did not change: the gradient does not reach the encoder; did "
                           "you .detach() the code, or reconstruct something other than model(images)?")
+    others = {"binary cross-entropy": lambda m, x, out: F.binary_cross_entropy(out, x, reduction="none").flatten(1)
+              .sum(1).mean(),
+              "absolute error": lambda m, x, out: (out - x).abs().flatten(1).sum(1).mean()}
+    for name, loss_of in others.items():
+        _, other = _gradient(model, images, loss_of)
+        c = _scale_of(delta, -STEP_LR * other)
+        expect(c is None or c <= 0,
+               f"the update follows the gradient of the {name}, not of the squared error: use exercise 1's loss "
+               "(reference_reconstruction_loss), which every model in this notebook is trained and compared on")
     _, to_zero = _gradient(model, images, lambda m, x, out: _reference_loss(out, torch.zeros_like(x)))
     expect(not _close_vectors(delta, -STEP_LR * to_zero),
            "the update pulls the reconstruction towards a blank image: the target of the loss must be the images "
