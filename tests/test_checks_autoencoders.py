@@ -286,46 +286,26 @@ def test_typical_decoder_mistakes_are_named(wrong, words):
     assert words in result.message, result.message
 
 
-class _ChannelSoftmax(nn.Module):
-    def __init__(self, k):
+class _Around(nn.Module):
+    """A working decoder (or its logits, ``logits=True``) with ``how(decoder, z)`` doing the forward pass."""
+
+    def __init__(self, k, how, logits=False):
         super().__init__()
-        self.inner = _decoder(k, last=nn.Identity())
+        self.inner, self.how = (_decoder(k, last=nn.Identity()) if logits else conv_decoder(k)), how
 
     def forward(self, z):
-        return torch.softmax(self.inner(z), dim=1)
+        return self.how(self.inner, z)
 
 
-def test_decoder_with_a_fixed_code_size_or_a_channel_softmax_is_named():
-    result = check_conv_decoder(lambda k: _decoder(k, fixed=16))
-    assert not result.passed and "Use the latent_dim argument" in result.message, result.message
-    result = check_conv_decoder(_ChannelSoftmax)
-    assert not result.passed and "softmax over the single channel" in result.message, result.message
-
-
-def test_decoder_that_batches_wrongly_is_named():
-    class FirstOnly(nn.Module):
-        def __init__(self, k):
-            super().__init__()
-            self.inner = conv_decoder(k)
-
-        def forward(self, z):
-            return self.inner(z[:1].expand(5, -1))
-
-    result = check_conv_decoder(FirstOnly)
-    assert not result.passed and "one image per code" in result.message, result.message
-
-
-def test_decoder_ignoring_part_of_the_code_is_named():
-    class HalfCode(nn.Module):
-        def __init__(self, k):
-            super().__init__()
-            self.inner = conv_decoder(k)
-
-        def forward(self, z):
-            return self.inner(torch.cat([z[:, :1], torch.zeros_like(z[:, 1:])], 1))
-
-    result = check_conv_decoder(HalfCode)
-    assert not result.passed and "no effect" in result.message
+@pytest.mark.parametrize("wrong, words", [
+    (lambda k: _decoder(k, fixed=16), "Use the latent_dim argument"),
+    (lambda k: _Around(k, lambda d, z: torch.softmax(d(z), dim=1), logits=True), "softmax over the single channel"),
+    (lambda k: _Around(k, lambda d, z: d(z[:1].expand(5, -1))), "one image per code"),
+    (lambda k: _Around(k, lambda d, z: d(torch.cat([z[:, :1], torch.zeros_like(z[:, 1:])], 1))), "no effect"),
+])
+def test_more_decoder_mistakes_are_named(wrong, words):
+    result = check_conv_decoder(wrong)
+    assert not result.passed and words in result.message, result.message
 
 
 # --- reusing the encoder ----------------------------------------------------------------------------

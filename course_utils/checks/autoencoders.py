@@ -600,8 +600,9 @@ def check_classifier_from_encoder(classifier_from_encoder):
 # --- conceptual questions ------------------------------------------------------------------------
 
 choice("ae_linear_subspace", "b",
-       "squared error only sees the reconstruction W_d W_e (x - mean), and for any invertible 16x16 matrix A the "
-       "pair (A W_e, W_d A^-1) reconstructs exactly as well. The loss pins down the subspace (PCA's, by Eckart "
+       "the loss only sees the reconstruction, which depends on the two weight matrices through their product "
+       "W_d W_e (plus the biases), and for any invertible 16x16 matrix A the pair (A W_e, W_d A^-1) has the same "
+       "product, so it reconstructs exactly as well. The loss pins down the subspace (PCA's, by Eckart "
        "and Young) but not the basis, so the columns are some mixture of the principal directions: that is why "
        "the notebook compares principal angles, not columns.",
        {"a": "nothing in the loss prefers orthonormal or ordered columns: any invertible mixture of the principal "
