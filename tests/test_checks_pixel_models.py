@@ -503,6 +503,11 @@ def test_gated_layer_mistakes_are_named(slip, words):
     assert words in result.message, result.message
 
 
+def test_gated_layer_calling_the_finished_layer_is_named():
+    result = check_gated_layer(lambda layer, v, h: layer(v, h))
+    assert not result.passed and "called the layer itself" in result.message, result.message
+
+
 def test_gated_layer_survives_broken_answers():
     assert "returned None" in check_gated_layer(lambda layer, v, h: None).message
     assert "pair (v, h)" in check_gated_layer(lambda layer, v, h: "v, h").message

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from ..models.autoregressive import sample_naive
 from ..models.pixelcnn import GatedLayer
 from ..models.pixelcnn import causal_mask as reference_mask
+from ..models.pixelcnn import gated_layer as reference_gated_layer
 from ..models.pixelrnn import RowLSTM
-from . import _first_line, exercise_check, expect, expect_close, expect_shape
+from . import CheckFailed, _first_line, exercise_check, expect, expect_close, expect_shape
 from .questions import choice, choices, number
 
 
@@ -741,9 +742,18 @@ def check_row_lstm(row_lstm):
 # --- 04: one layer of the gated PixelCNN --------------------------------------------------------
 
 
+class _GivenWeights(GatedLayer):
+    """A GatedLayer that only lends its weights: calling it (the course's finished layer) is not the exercise."""
+
+    def forward(self, v, h):
+        raise CheckFailed("gated_layer called the layer itself, layer(v, h), which runs the course's finished "
+                          "layer: compute both stacks from its convolutions, layer.v_conv, layer.h_conv, "
+                          "layer.v_to_h and layer.h_out")
+
+
 def _gated_layer(in_channels: int, channels: int, kernel: int, first: bool, seed: int) -> GatedLayer:
-    """A GatedLayer with random weights large enough that each half of the gate matters."""
-    layer = GatedLayer(in_channels, channels, kernel, first=first)
+    """A GatedLayer with random weights large enough that each half of the gate matters (calling it fails)."""
+    layer = _GivenWeights(in_channels, channels, kernel, first=first)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in layer.parameters():
@@ -940,7 +950,7 @@ def check_gated_layer(gated_layer):
                "your function changed its inputs v or h: compute new tensors (no in-place operations)")
         channels = layer.h_out.out_channels
         v_new, h_new = _pair(out, what, n, channels, height, width)
-        want_v, want_h = (t.detach().double() for t in layer(v, h))
+        want_v, want_h = (t.detach().double() for t in reference_gated_layer(layer, v, h))
         got_v, got_h = v_new.detach().double(), h_new.detach().double()
         if _close(got_v, want_v) and _close(got_h, want_h):
             continue
@@ -966,7 +976,7 @@ def check_gated_layer(gated_layer):
                             0 if layer.first else 1).double()
         v_new, h_new = _pair(gated_layer(wide, v.double(), h.double()), what + " in float64", n,
                              layer.h_out.out_channels, height, width)
-        want_v, want_h = wide(v.double(), h.double())
+        want_v, want_h = reference_gated_layer(wide, v.double(), h.double())
         expect(_close(v_new.detach(), want_v.detach()) and _close(h_new.detach(), want_h.detach()),
                "with float64 weights and inputs the result changes: keep the inputs' dtype")
     return "causal in both stacks, no blind spot, and the same values as GatedLayer with the same weights"

@@ -150,13 +150,16 @@ class GatedLayer(nn.Module):
         return out if self.first else h + out
 
     def forward(self, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v_pre = self.vertical(v)
-        return _gate(v_pre), self.horizontal(h, self.v_to_h(v_pre))
+        return gated_layer(self, v, h)
 
 
 def gated_layer(layer: GatedLayer, v: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One gated layer as a function of its weights (notebook 04's exercise): ``layer(v, h)``, the new (v, h)."""
-    return layer(v, h)
+    """One layer of both stacks with the weights of ``layer`` (notebook 04's exercise): the new (v, h).
+
+    v, h: (N, C_in, H, W) -> v, h: (N, C, H, W); ``GatedLayer.forward`` is this function.
+    """
+    v_pre = layer.vertical(v)
+    return _gate(v_pre), layer.horizontal(h, layer.v_to_h(v_pre))
 
 
 class GatedPixelCNN(nn.Module):
