@@ -527,3 +527,12 @@ def _ab(s, t, x):
 ])
 def test_unlisted_mistakes_name_the_coefficient_that_is_off(check, wrong, words):
     fails_with(check(wrong), words)
+
+
+def test_flow_loss_that_only_works_on_points_is_named():
+    def points_only(net, x0, labels, p_uncond, null_label):
+        t = torch.rand(len(x0))
+        eps = torch.randn_like(x0)
+        x_t = (1 - t[:, None]) * x0 + t[:, None] * eps
+        return F.mse_loss(net(x_t, t, diffusion.drop_labels(labels, p_uncond, null_label)), eps - x0)
+    fails_with(check_flow_matching_loss(points_only), "images (N, 1, H, W)")

@@ -609,6 +609,27 @@ def check_flow_matching_loss(flow_matching_loss):
          "the target is divided by t: the velocity of the straight line is eps - x0, the same at every t"),
     ])
     _expect_no_drop_at_zero(flow_matching_loss, seed=14, schedule=False)
+    # Images (N, 1, H, W): the same code must reshape t for any number of dimensions.
+    gen = torch.Generator().manual_seed(15)
+    images, digits, spy = torch.rand(64, 1, 3, 3, generator=gen) * 2 - 1, torch.randint(0, 7, (64,), generator=gen), \
+        _SpyNet(null_label=7)
+    with torch.random.fork_rng():
+        torch.manual_seed(15)
+        try:
+            out_img = flow_matching_loss(spy, images, digits, p, 7)
+        except RuntimeError as err:
+            expect(False, f"flow_matching_loss works on 2-D points (N, 2) but not on images (N, 1, H, W): "
+                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__} -- reshape t to "
+                          "(N, 1, ..., 1) for ANY number of dimensions, .view(-1, *[1] * (x0.dim() - 1))")
+    expect(torch.is_tensor(out_img) and out_img.dim() == 0 and len(spy.calls) > 0
+           and spy.calls[0][0].shape[1:] == images.shape[1:] and spy.calls[0][1] is not None,
+           "flow_matching_loss does not give one number on images (N, 1, H, W): reshape t to (N, 1, ..., 1) for any "
+           "number of dimensions, so that it scales every entry of its own sample")
+    x_img, t_img = torch.cat([c[0] for c in spy.calls]), torch.cat([c[1] for c in spy.calls]).double()
+    eps_img = _flow_noise(x_img, images, t_img)
+    expect_close(out_img.detach(), (0.5 * x_img.double() - (eps_img - images.double())).pow(2).mean(),
+                 "the loss on images (N, 1, H, W)", rtol=1e-3,
+                 hint="reshape t to (N, 1, ..., 1) so that each sample's time scales all of its own entries")
     return "velocity target eps - x0 on the straight path, t uniform per sample, labels dropped with p_uncond"
 
 
