@@ -50,6 +50,14 @@ POINTS: dict[str, float] = {
     "negative_elbo": 2,
     "iw_log_likelihood": 2,
     "gan_step": 2,
+    # the core exercises, 15-30 minutes each
+    "train_step": 3,
+    "row_lstm": 3,
+    "gated_layer": 3,
+    "vae_step": 3,
+    "gradient_penalty": 3,
+    "flow_matching_loss": 2,
+    "euler_sample": 2,
 }
 ANSWER_SUFFIX = "_answer"
 

@@ -42,6 +42,7 @@ DEFAULT_TIMEOUT = 60.0  # seconds per exercise
 DEFAULT_MEMORY = 2 * 1024**3  # bytes an exercise may allocate on top of the worker's own size
 MAX_FILE_SIZE = 64 * 1024**2  # largest file an exercise may write (its printed output included)
 NOT_IMPLEMENTED_HINT = "not implemented yet"  # course_utils.checks.NOT_IMPLEMENTED_HINT starts with this
+NOT_ANSWERED_HINT = "not answered yet"  # course_utils.checks.questions.NOT_ANSWERED_HINT starts with this
 # Environment variables a worker keeps from the grader's environment; everything else is dropped.
 KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 
@@ -450,7 +451,8 @@ def run_item(item: dict, memory: int) -> dict:
     message = outcome.message
     if "allocate" in message or "MemoryError" in message:
         message += f" (out of memory: the grader allows {memory / 1024**3:.1g} GB per exercise)"
-    return result(NOT_ATTEMPTED if message.startswith(NOT_IMPLEMENTED_HINT) else FAIL, message)
+    untouched = message.startswith((NOT_IMPLEMENTED_HINT, NOT_ANSWERED_HINT))
+    return result(NOT_ATTEMPTED if untouched else FAIL, message)
 
 
 def _child(item: dict, folder: str, result_fd: int, memory: int, timeout: float) -> None:
