@@ -25,7 +25,8 @@ OWN_MODULES = {f"course_utils.checks.{name}" for name in
                ("tour", "unsupervised", "autoencoders", "pixel_models", "vae", "gan", "comparison")}
 CHECK_CRASH = "the check could not use"
 SLOW = {"check_iw_log_likelihood"}
-NO_TENSORS = {"check_cluster_purity", "check_gan_step", "check_vae_step", "check_train_step"}  # they return Python numbers: nothing to make numpy
+# they return Python numbers: nothing to make numpy
+NO_TENSORS = {"check_cluster_purity", "check_gan_step", "check_vae_step", "check_train_step"}
 
 
 def _own_check_names() -> set[str]:
