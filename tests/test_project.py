@@ -202,3 +202,31 @@ def test_make_install_options_take_effect_after_the_first_install(fake_venv, tmp
     assert "FAKE python -m pip install" in out
     status, out = _make(fake_venv, "install", "TORCH=gpu")
     assert status != 0 and "TORCH=cpu" in out
+
+
+def test_readme_exercise_table_lists_every_exercise_and_question():
+    """The README's 'Exercises and questions' table names each notebook's exercise functions and counts its
+    questions as the solutions have them."""
+    import ast as _ast
+    import re as _re
+
+    import nbformat
+
+    from course_utils.grading.metadata import python_source
+    from course_utils.release import has_solution
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Exercises and questions", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(0) for m in _re.finditer(r"^\| (\d\d) \|.*$", table, _re.M)}
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        number = path.stem[:2]
+        assert number in rows, f"README's exercise table has no row for {path.stem}"
+        cells = [c for c in nbformat.read(str(path), as_version=4).cells if c.cell_type == "code"]
+        functions = [n.name for c in cells if has_solution(c.source)
+                     for n in _ast.parse(python_source(c.source)).body if isinstance(n, _ast.FunctionDef)]
+        questions = sum(python_source(c.source).count("check_answer(") for c in cells)
+        for name in functions:
+            assert f"`{name}`" in rows[number], f"README's exercise table: {path.stem} row does not name `{name}`"
+        cell = rows[number].split("|")[3].strip()
+        assert cell.startswith(f"{questions}:") or (questions == 0 and cell in ("", "none")), \
+            f"README's exercise table: {path.stem} asks {questions} questions, the row says {cell!r}"
