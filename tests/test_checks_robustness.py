@@ -1,4 +1,4 @@
-"""Every check of notebooks 00-07 survives a broken answer with a message, never a traceback of its own.
+"""Every check of notebooks 00-08 survives a broken answer with a message, never a traceback of its own.
 
 The exercises' solutions come from ``solutions/``; each is broken in the ways a student's code breaks (it
 returns None, raises, returns float64, an extra dimension, a string or a numpy array), one exercise function
@@ -22,7 +22,7 @@ from course_utils.config import seed_everything
 from tests.test_exercises import SOLUTIONS, check_expression, exercise_cells, import_source
 
 OWN_MODULES = {f"course_utils.checks.{name}" for name in
-               ("tour", "unsupervised", "autoencoders", "pixel_models", "vae", "gan", "comparison")}
+               ("tour", "unsupervised", "autoencoders", "pixel_models", "vae", "gan", "comparison", "diffusion")}
 CHECK_CRASH = "the check could not use"
 SLOW = {"check_iw_log_likelihood"}
 # they return Python numbers: nothing to make numpy
