@@ -79,3 +79,12 @@ def test_sharpness_along_the_height_only_is_named():
 def test_sharpness_of_rescaled_images_is_named():
     result = check_sharpness(lambda images: edge_sharpness(images * 255))
     assert not result.passed and "no rescaling" in result.message, result.message
+
+
+def test_sharpness_summed_over_the_batch_is_named():
+    def batch_sums(images):  # one ratio for the whole batch, spread back over the images that have steps
+        d = _steps(images)
+        total = d.abs().sum(1)
+        return torch.where(total > 0, d.pow(2).sum() / total.sum().clamp_min(1e-12), torch.zeros_like(total))
+    result = check_sharpness(batch_sums)
+    assert not result.passed and "other images in the batch" in result.message, result.message

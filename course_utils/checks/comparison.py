@@ -42,6 +42,13 @@ def check_sharpness(sharpness):
            f"every image got the same value ({out[0].item():.4g}): compute the sums per image (over dims 1, 2, 3), "
            "not over the whole batch")
     expect(abs(out[2].item()) < 1e-6, f"a blank image should score 0 (it has no edges), got {out[2].item():.4g}")
+    for i, what in enumerate(("crisp", "smeared")):
+        alone = sharpness(batch[i:i + 1].clone())
+        alone = alone.detach().flatten()[0].item() if torch.is_tensor(alone) and alone.numel() == 1 else None
+        expect(alone is None or abs(alone - out[i].item()) < 1e-5 * max(1.0, abs(alone)),
+               f"the {what} edge scores {out[i].item():.4g} in the batch but {alone:.4g} on its own: an image's value "
+               "must not depend on the other images in the batch; take the sums per image (over dims 1, 2, 3, "
+               "e.g. .flatten(1).sum(1)), not over the whole batch")
     steps = torch.cat([batch.diff(dim=3).flatten(1), batch.diff(dim=2).flatten(1)], 1)[:2].double()
     got2 = out[:2].detach().double()
     for wrong, hint in [
