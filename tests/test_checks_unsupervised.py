@@ -70,6 +70,13 @@ def purity_integer_division(cluster_ids, labels):
     return total // len(labels)
 
 
+def purity_majority_label(cluster_ids, labels):
+    total = 0
+    for cluster in torch.unique(cluster_ids):
+        total += int(torch.bincount(labels[cluster_ids == cluster]).argmax())  # the label, not its count
+    return total / len(labels)
+
+
 def test_purity_solution_passes_and_a_tensor_is_named():
     assert check_cluster_purity(purity).passed
     as_tensor = check_cluster_purity(lambda i, y: torch.tensor(purity(i, y)))
@@ -87,6 +94,7 @@ def test_purity_stub_fails():
     (purity_ids_as_labels, ["compare cluster ids with labels directly"]),
     (purity_range_of_k, ["torch.unique"]),
     (purity_integer_division, ["integer division"]),
+    (purity_majority_label, ["argmax", "how many points"]),
     (lambda i, y: [purity(i, y)], ["should be a number"]),
 ])
 def test_purity_mistakes_are_named(wrong, words):

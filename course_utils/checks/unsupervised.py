@@ -45,6 +45,7 @@ def _purity_variants(ids: torch.Tensor, labels: torch.Tensor) -> dict[str, float
         "global majority": int(torch.bincount(labels).max()) / len(labels),
         "per cluster count": sum(tops) / len(tops),
         "per label count": sum(tops) / len(torch.unique(labels)),
+        "majority label": sum(int(torch.bincount(labels[ids == c]).argmax()) for c in clusters) / len(labels),
     }
 
 
@@ -61,6 +62,8 @@ _PURITY_HINTS = {
                        "inside EACH cluster (the points with that cluster id), then add those counts up",
     "per cluster count": "it is above 1: you divided by the number of clusters instead of the number of points",
     "per label count": "you divided by the number of distinct labels instead of the number of points",
+    "majority label": "you added up the majority LABELS themselves (argmax: which label is most common) instead of "
+                      "how many points carry it (max of the counts): use the count, e.g. torch.bincount(...).max()",
 }
 
 
