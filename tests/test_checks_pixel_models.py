@@ -100,6 +100,8 @@ def test_nll_in_place_change_is_named():
     (lambda nll, dims: nll * math.log(2) / dims, "multiplied by ln 2"),
     (lambda nll, dims: nll / dims / math.log(10), "not ln 10"),
     (lambda nll, dims: nll / (784 * math.log(2)), "784 hard-coded"),
+    (lambda nll, dims: nll / (dims * math.log10(2)), "math.log10(2) where the natural log"),
+    (lambda nll, dims: nll / (dims * 0.5), "same factor"),
 ])
 def test_bits_per_dim_mistakes_are_named(wrong, words):
     result = check_image_nll(image_nll, wrong)
@@ -312,6 +314,12 @@ def test_receptive_field_positive_gradients_only_fail_on_the_signed_stack():
     assert not result.passed and "POSITIVE gradient" in result.message, result.message
 
 
+def zeros_input(model, row, col, height=28, width=28):
+    x = torch.zeros(1, 1, height, width, requires_grad=True)
+    model(x)[0, 0, row, col].backward()
+    return x.grad[0, 0] != 0
+
+
 def test_receptive_field_solution_passes():
     result = check_receptive_field(receptive_field)
     assert result.passed, result.message
@@ -323,6 +331,7 @@ def test_receptive_field_stub_fails():
 
 @pytest.mark.parametrize("wrong, words", [
     (summed_outputs, "not from the sum of all outputs"),
+    (zeros_input, "at a random input"),
     (swapped, "swapped"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w)[None, None], "drop the batch and channel"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w).float(), "bool"),

@@ -190,6 +190,18 @@ def check_image_nll(image_nll, bits_per_dim):
         expect(not _close(got, nll.double() / (dims * math.log(10))), "use ln 2 (bits), not ln 10")
         expect(not (dims == 4 and _close(got, nll.double() / (784 * math.log(2)))),
                "bits_per_dim ignored its dims argument (784 hard-coded?): divide by dims")
+        if got.shape == want.shape and bool(torch.isfinite(got).all()) and bool((got != 0).all()):
+            ratio = got / want
+            factor = ratio[0].item()
+            if torch.allclose(ratio, ratio[:1].expand_as(ratio), rtol=1e-4) and abs(factor - 1) > 1e-3:
+                known = {math.log(10): ": that is ln 10, math.log10(2) where the natural log math.log(2) belongs",
+                         math.log2(math.e): ": that is log2(e) = 1 / ln 2, math.log2(2) or a base-2 log where the "
+                                            "natural log math.log(2) belongs",
+                         1 / math.log(2) ** 2: ": that is 1 / ln 2 once too often"}
+                why = next((w for f, w in known.items() if abs(factor - f) < 1e-3 * f), "")
+                expect(False, f"bits_per_dim(nll, dims={dims}) is off by the same factor {factor:.4g} for every "
+                              f"value{why}: the conversion is bits per dim = nats / (dims * ln 2), with "
+                              "ln 2 = math.log(2) = 0.693")
         expect_close(got, want, f"bits_per_dim(nll, dims={dims})", hint="expected nll / (dims * ln 2)")
     return "NLL per image is the sum over pixels in nats; bits/dim divides by dims * ln 2"
 
@@ -541,6 +553,20 @@ def check_receptive_field(receptive_field):
             expect(False, f"the receptive field of output ({row}, {col}) of three masked 3x3 convolutions "
                           f"{'with weights of both signs ' if signed else ''}is wrong: {int(got.sum())} pixels "
                           f"marked, expected {int(want.sum())}")
+    # A nonlinear model whose gradient vanishes at the all-zero input (as ReLU's does at 0): only an input where
+    # no such accident happens (random values) shows every dependency.
+    stack = _linear_masked_stack(3, 8)
+    squared = lambda x: stack(x) ** 2  # noqa: E731 - d out / d x = 2 * stack(x) * (weights): 0 at x = 0
+    got = receptive_field(squared, 4, 4, 8, 8)
+    want = _reference_field(squared, 4, 4, 8, 8)
+    expect(torch.is_tensor(got) and tuple(got.shape) == (8, 8) and got.dtype == torch.bool,
+           f"receptive_field returned {getattr(got, 'shape', type(got).__name__)} for an 8x8 input: return a bool "
+           "(8, 8) map")
+    expect(torch.equal(got, want),
+           f"for a model whose output is the SQUARE of three masked convolutions you marked {int(got.sum())} of the "
+           f"{int(want.sum())} pixels that output (4, 4) depends on: its gradient is 0 at an all-zero input (as a "
+           "ReLU's is at 0), so a gradient taken at zeros (or another special input) misses dependencies; take it "
+           "at a random input, torch.rand(1, 1, height, width, requires_grad=True)")
     return "the gradient of one output pixel marks exactly the inputs it depends on"
 
 
