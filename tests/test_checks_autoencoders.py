@@ -350,6 +350,10 @@ def _sequential(encoder, latent_dim, num_classes, freeze, copy_it=True, freeze_w
     (lambda e, k, c=10, freeze=False: _sequential(e, 6, c, freeze), "latent_dim=3"),
     (lambda e, k, c=10, freeze=False: _fresh(e, k, c, freeze), "freshly built"),
     (lambda e, k, c=10, freeze=False: _sequential(e, k, c, freeze, norm=False), "no nn.BatchNorm1d"),
+    (lambda e, k, c=10, freeze=False: nn.Sequential(_sequential(e, k, c, freeze), nn.Softmax(dim=1)),
+     "returns probabilities"),
+    (lambda e, k, c=10, freeze=False: nn.Sequential(_sequential(e, k, c, freeze), nn.Sigmoid()),
+     "lies in [0, 1]"),
 ])
 def test_typical_classifier_mistakes_are_named(wrong, words):
     result = check_classifier_from_encoder(wrong)

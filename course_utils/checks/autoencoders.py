@@ -549,6 +549,14 @@ def check_classifier_from_encoder(classifier_from_encoder):
         expect(tuple(logits.shape) != (3, 10),
                "the output has 10 logits, but num_classes=4 was asked for: use the num_classes argument")
         expect_shape(logits, (3, num_classes), f"the logits for 3 images with num_classes={num_classes}")
+        raw = logits.detach()
+        if bool(((raw >= 0) & (raw <= 1)).all()):
+            expect(not torch.allclose(raw.sum(1), torch.ones(3, dtype=raw.dtype), atol=1e-4),
+                   "the classifier returns probabilities (every row sums to 1: a softmax at the end): return the raw "
+                   "logits; F.cross_entropy applies the (log-)softmax itself, and a softmax before it flattens the "
+                   "gradients")
+            expect(False, "every output lies in [0, 1] (a sigmoid or another squashing layer at the end?): return "
+                          "the raw logits of the last nn.Linear; F.cross_entropy turns them into probabilities itself")
         copies, head = _split_parameters(model, encoder)
         expect(bool(head), "the classifier has no parameters of its own: add a new head (nn.BatchNorm1d, "
                            "nn.Linear(latent_dim, num_classes))")
