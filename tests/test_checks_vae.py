@@ -153,6 +153,10 @@ def iw_estimate(model, x, k, variant="right"):
     log_q = -0.5 * (eps ** 2).sum(-1) - 0.5 * logvar.sum(-1) - const
     if variant == "std":
         log_q = -0.5 * ((z - mu) ** 2 / torch.exp(2 * logvar)).sum(-1) - logvar.sum(-1) - const
+    if variant == "z_not_eps":
+        log_q = -0.5 * (z ** 2).sum(-1) - 0.5 * logvar.sum(-1) - const
+    if variant == "prior_quarter":
+        log_pz = -0.25 * (z ** 2).sum(-1) - const
     log_w = log_px_z + {"no_prior": 0 * log_pz, "no_prior_const": log_pz + const}.get(variant, log_pz) \
         - {"no_q": 0 * log_q, "plus_q": -log_q, "no_q_const": log_q + const}.get(variant, log_q)
     return {
@@ -163,6 +167,8 @@ def iw_estimate(model, x, k, variant="right"):
         "nll": lambda: -(torch.logsumexp(log_w, 0) - math.log(k)),
         "wrong_dim": lambda: torch.logsumexp(log_w, 1) - math.log(k),
         "batch_mean": lambda: (torch.logsumexp(log_w, 0) - math.log(k)).mean(),
+        "minus_k": lambda: torch.logsumexp(log_w, 0) - k,
+        "offset": lambda: torch.logsumexp(log_w, 0) - math.log(k) - 3.0,
     }.get(variant, lambda: torch.logsumexp(log_w, 0) - math.log(k))()
 
 
@@ -187,6 +193,10 @@ def test_iw_solutions_pass():
     ("no_prior_const", "log(2 pi) is missing from log p(z)"),
     ("no_q_const", "log(2 pi) is missing from log q(z|x)"),
     ("std", "exp(logvar / 2)"),
+    ("z_not_eps", "standardised draw"),
+    ("minus_k", "not log k"),
+    ("offset", "off by the same constant"),
+    ("prior_quarter", "must average out"),
 ])
 def test_iw_mistakes_are_named(variant, words):
     assert_hint(check_iw_log_likelihood(lambda model, x, k: iw_estimate(model, x, k, variant)), words)

@@ -938,6 +938,11 @@ class _FlatDecoderVAE(_LinearToyVAE):
                                       " log N(z; mu, exp(logvar)) = -0.5 * (eps^2 + logvar + log(2 pi))")
         add(log_p - log_q_std, "log q(z|x) uses exp(logvar) as the standard deviation: it is exp(logvar / 2) "
                                "(logvar is the log of the variance)")
+        unscaled = ("log q(z|x) is not evaluated at the standardised draw: log N(z; mu, exp(logvar)) = -0.5 * (eps^2 + "
+                    "logvar + log(2 pi)) with eps = (z - mu) / exp(logvar / 2), the noise that made z (not z itself, "
+                    "nor z - mu undivided)")
+        add(log_p + 0.5 * z ** 2 + 0.5 * lv + const, unscaled)
+        add(log_p + 0.5 * (z - m) ** 2 + 0.5 * lv + const, unscaled)
         add(-log_p - log_q, f"log p(z) has the wrong sign: log N(z; 0, I) = -0.5 * z^2 - 0.5 * log(2 pi). {law}")
         add(0 * log_p, "log p(z) - log q(z|x) is left out of the log-weights: log w = log p(x|z) + log p(z) - "
                        "log q(z|x); without them the estimate is log E_q[p(x|z)], not log p(x)")
@@ -1010,11 +1015,13 @@ def check_iw_log_likelihood(iw_log_likelihood):
                 expect(False, hint)
         # The latent terms on their own, with a decoder that ignores z.
         flat = _toy("flat")
+        flat_off = None
         with torch.no_grad():
             flat_out = _call(iw_log_likelihood, flat, flat.images.clone(), k)
         if torch.is_tensor(flat_out) and tuple(flat_out.shape) == (3,) and torch.isfinite(flat_out).all():
             flat_out = flat_out.detach().double()
             if not torch.allclose(flat_out, flat.log_px, atol=tol):
+                flat_off = (flat_out - flat.log_px).tolist()
                 # With a decoder that ignores z, the right latent terms average out to 0 (log E_q[p(z)/q(z|x)] = 0)
                 # and the estimate is the decoder's log-likelihood of x itself: compare it with the usual wrong ones.
                 logits = flat.decode(torch.zeros(3, 1))
@@ -1037,6 +1044,19 @@ def check_iw_log_likelihood(iw_log_likelihood):
     ]:
         if torch.allclose(out, ref[key], atol=tol) and not torch.allclose(out, exact, atol=tol):
             expect(False, hint)
+    offset = out - exact
+    if (offset.max() - offset.min()).item() < tol and offset.abs().mean().item() > tol:
+        shift = offset.mean().item()
+        why = (f"you subtracted k = {k}, not log k = {math.log(k):.2f}" if abs(shift + k - math.log(k)) < 1
+               else "a constant term is wrong: log k (subtract math.log(k) once), or the -0.5 * log(2 pi) per latent "
+                    "dimension of log p(z) and log q(z|x) (both or neither), or a constant in log p(x|z)")
+        expect(False, f"every estimate is off by the same constant, {shift:+.2f} nats: {why}")
+    if not torch.allclose(out, exact, atol=tol) and flat_off is not None:
+        expect(False, "with a decoder that ignores z, log p(x) = log p(x|z) and the latent terms log p(z) - log q(z|x) "
+                      f"must average out (log E_q[p(z) / q(z|x)] = 0), but your estimates are off by "
+                      f"{[round(v, 2) for v in flat_off]}: check log p(z) = -0.5 * (z^2 + log(2 pi)) and log q(z|x) = "
+                      "-0.5 * (eps^2 + logvar + log(2 pi)) with eps = (z - mu) / exp(logvar / 2), each summed over the "
+                      "latent dimensions, and that z is drawn as mu + exp(logvar / 2) * eps")
     expect_close(out, exact, f"iw_log_likelihood with k = {k} on a model whose log p(x) is known exactly",
                  hint=f"expected about {[round(v, 2) for v in exact.tolist()]}, got "
                       f"{[round(v, 2) for v in out.tolist()]}. Print each part for one image and compare: log p(x|z) "
