@@ -62,6 +62,7 @@ def test_loss_reference_and_alternative_solutions_pass():
     (lambda a, b: ((a - b) ** 2).flatten(1).sum(1).mean().item(), "no .item()"),
     (lambda a, b: ((a - b) ** 2).flatten(1).sum(1).mean().detach(), "carries no gradient"),
     (lambda a, b: ((a - b) ** 2).sum(dim=(1, 2, 3)).mean(), "flat images"),
+    (lambda a, b: ((a - b) ** 2).sum(-1).mean(), "some of the dimensions only"),
 ])
 def test_typical_loss_mistakes_are_named(wrong, words):
     result = check_reconstruction_loss(wrong)
@@ -350,6 +351,8 @@ def _sequential(encoder, latent_dim, num_classes, freeze, copy_it=True, freeze_w
     (lambda e, k, c=10, freeze=False: _sequential(e, 6, c, freeze), "latent_dim=3"),
     (lambda e, k, c=10, freeze=False: _fresh(e, k, c, freeze), "freshly built"),
     (lambda e, k, c=10, freeze=False: _sequential(e, k, c, freeze, norm=False), "no nn.BatchNorm1d"),
+    (lambda e, k, c=10, freeze=False: nn.Sequential(copy.deepcopy(e).requires_grad_(not freeze), nn.Linear(k, c),
+                                                    nn.BatchNorm1d(c)), "BEFORE the Linear"),
     (lambda e, k, c=10, freeze=False: nn.Sequential(_sequential(e, k, c, freeze), nn.Softmax(dim=1)),
      "returns probabilities"),
     (lambda e, k, c=10, freeze=False: nn.Sequential(_sequential(e, k, c, freeze), nn.Sigmoid()),

@@ -81,6 +81,17 @@ def check_reconstruction_loss(reconstruction_loss):
         (2.0 / 3, NO_SQUARE),
         (-2.0 / 3, NO_SQUARE),
     ]
+    if abs(value - total / 3) > 1e-5:
+        # The same images flattened to (B, 4): right there but wrong on (B, 1, 2, 2) means some dimensions were left
+        # out of the sum over each image.
+        try:
+            flat = float(reconstruction_loss(x_hat.detach().flatten(1), x.flatten(1)))
+        except Exception:  # noqa: BLE001 - the checks below report this function's errors
+            flat = None
+        expect(flat is None or abs(flat - total / 3) > 1e-5,
+               f"got {value:.4g} on images of shape (3, 1, 2, 2) but the right {flat:.4g} on the same images "
+               "flattened to (3, 4): you summed over some of the dimensions only (e.g. the last one); sum over "
+               "every dimension after the batch, e.g. .flatten(1).sum(1)")
     for wrong, hint in mistakes:
         expect(abs(value - wrong) > 1e-5 * max(1.0, abs(wrong)), f"got {value:.4g}: {hint}")
     expect_close(value, total / 3, "the loss of three 2x2 images with squared errors 0.25, 2.25 and 1",
@@ -550,6 +561,11 @@ def check_classifier_from_encoder(classifier_from_encoder):
                "the output has 10 logits, but num_classes=4 was asked for: use the num_classes argument")
         expect_shape(logits, (3, num_classes), f"the logits for 3 images with num_classes={num_classes}")
         raw = logits.detach()
+        expect(not (torch.allclose(raw.mean(0), torch.zeros_like(raw.mean(0)), atol=1e-4)
+                    and bool((raw.std(0) > 1e-3).all())),
+               "every logit has mean 0 over the batch: the BatchNorm1d normalises the logits, after "
+               "the Linear; put it BEFORE the Linear (nn.BatchNorm1d(latent_dim), then nn.Linear), where it "
+               "rescales the code")
         if bool(((raw >= 0) & (raw <= 1)).all()):
             expect(not torch.allclose(raw.sum(1), torch.ones(3, dtype=raw.dtype), atol=1e-4),
                    "the classifier returns probabilities (every row sums to 1: a softmax at the end): return the raw "
