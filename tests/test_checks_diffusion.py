@@ -239,6 +239,8 @@ def test_cfg_solutions_pass():
     (lambda c, u, w: c + w * (c - u), "(1 + w) convention"),
     (lambda c, u, w: w * c, "unconditional prediction is missing"),
     (lambda c, u, w: u + w * (u - c), "reversed"),
+    (lambda c, u, w: u.add_(w * (c - u)), "in place"),
+    (lambda c, u, w: c.mul_(w).add_((1 - w) * u), "in place"),
 ])
 def test_cfg_mistakes_are_named(wrong, words):
     fails_with(check_cfg_combine(wrong), words)

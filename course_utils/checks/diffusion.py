@@ -510,7 +510,11 @@ def check_cfg_combine(cfg_combine):
     cond, uncond = torch.randn(4, 1, 2, 2, generator=gen), torch.randn(4, 1, 2, 2, generator=gen)
     c, u = cond.double(), uncond.double()
     for scale in (3.0, 0.0, 1.0, 0.5):
-        out = _result(_call(cfg_combine, cond, uncond, scale), tuple(cond.shape), "cfg_combine")
+        cond_in, uncond_in = cond.clone(), uncond.clone()
+        out = _result(_call(cfg_combine, cond_in, uncond_in, scale), tuple(cond.shape), "cfg_combine")
+        expect(torch.equal(cond_in, cond) and torch.equal(uncond_in, uncond),
+               "your function changed eps_cond or eps_uncond in place (+=, -=, .add_(), ...): the sampler still "
+               "needs them; compute a new tensor, eps_uncond + scale * (eps_cond - eps_uncond)")
         right = u + scale * (c - u)
         if torch.allclose(out, right, atol=1e-5, rtol=1e-4):
             continue
