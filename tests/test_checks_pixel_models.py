@@ -320,6 +320,12 @@ def zeros_input(model, row, col, height=28, width=28):
     return x.grad[0, 0] != 0
 
 
+def thresholded(model, row, col, height=28, width=28):
+    x = torch.rand(1, 1, height, width, requires_grad=True)
+    model(x)[0, 0, row, col].backward()
+    return x.grad[0, 0].abs() > 1e-4
+
+
 def test_receptive_field_solution_passes():
     result = check_receptive_field(receptive_field)
     assert result.passed, result.message
@@ -332,6 +338,7 @@ def test_receptive_field_stub_fails():
 @pytest.mark.parametrize("wrong, words", [
     (summed_outputs, "not from the sum of all outputs"),
     (zeros_input, "at a random input"),
+    (thresholded, "no threshold"),
     (swapped, "swapped"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w)[None, None], "drop the batch and channel"),
     (lambda m, r, c, h=28, w=28: receptive_field(m, r, c, h, w).float(), "bool"),

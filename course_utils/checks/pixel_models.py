@@ -553,6 +553,18 @@ def check_receptive_field(receptive_field):
             expect(False, f"the receptive field of output ({row}, {col}) of three masked 3x3 convolutions "
                           f"{'with weights of both signs ' if signed else ''}is wrong: {int(got.sum())} pixels "
                           f"marked, expected {int(want.sum())}")
+    # A second, faint dependency: any nonzero gradient counts, however small.
+    strong, faint = _shift_model(-1, 2), _shift_model(0, -1)
+    two = lambda x: strong(x) + 1e-6 * faint(x)  # noqa: E731 - output (i, j) reads (i - 1, j + 2) and, faintly, (i, j - 1)
+    got = receptive_field(two, 3, 4, height, width)
+    want = _reference_field(two, 3, 4, height, width)
+    expect(not (torch.is_tensor(got) and tuple(got.shape) == (height, width) and got.dtype == torch.bool
+                and int(got.sum()) == int(want.sum()) - 1 and bool((got <= want).all())),
+           "an input that moves the output only a little (gradient 3e-06) was not marked: the output depends on it "
+           "all the same; mark every nonzero gradient (grad != 0), with no threshold")
+    expect(torch.is_tensor(got) and torch.equal(got, want),
+           "for an output that reads input (2, 6) strongly and input (3, 3) faintly (gradient 3e-06) the marked "
+           "pixels are wrong: mark every input whose gradient is not zero")
     # A nonlinear model whose gradient vanishes at the all-zero input (as ReLU's does at 0): only an input where
     # no such accident happens (random values) shows every dependency.
     stack = _linear_masked_stack(3, 8)
