@@ -88,3 +88,11 @@ def test_sharpness_summed_over_the_batch_is_named():
         return torch.where(total > 0, d.pow(2).sum() / total.sum().clamp_min(1e-12), torch.zeros_like(total))
     result = check_sharpness(batch_sums)
     assert not result.passed and "other images in the batch" in result.message, result.message
+
+
+def test_sharpness_of_images_rescaled_by_their_maximum_is_named():
+    def per_image_max(images):
+        peak = images.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+        return edge_sharpness(images / peak)
+    result = check_sharpness(per_image_max)
+    assert not result.passed and "half the contrast" in result.message, result.message

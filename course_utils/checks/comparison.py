@@ -73,6 +73,14 @@ def check_sharpness(sharpness):
            "keep the images in [0, 1] (no rescaling) and divide by the sum of |d| (not by a count or a square)")
     expect_close(out[:2], torch.tensor([1.0, 0.25]), "sharpness of a crisp edge and of one smeared over 4 pixels",
                  hint="divide the sum of squared differences by the sum of absolute differences, per image")
+    dimmed = sharpness(0.5 * batch[:2])
+    if torch.is_tensor(dimmed) and dimmed.shape == (2,) and bool(torch.isfinite(dimmed).all()):
+        expect(not torch.allclose(dimmed.detach().double(), got2, atol=1e-4),
+               "the same edges at half the contrast (images x 0.5) score as much as the originals: sum(d^2) / "
+               "sum(|d|) is in intensity units, so it halves when the steps halve; do not rescale the images (by "
+               "their maximum, or to [0, 1]) before taking the differences")
+        expect_close(dimmed, 0.5 * got2, "sharpness of the two edges at half the contrast (images x 0.5)",
+                     hint="the value should halve with the steps: sum(d^2) / sum(|d|) of the images as they are")
     out_v = sharpness(vertical.unsqueeze(0))
     expect(out_v.numel() == 1 and abs(out_v.flatten()[0].item() - 1.0) < 1e-4,
            "an edge between rows (a vertical step) scores "
