@@ -194,13 +194,15 @@ def test_ddpm_step_mistakes_are_named(wrong, words):
 
 # --- the DDIM step ---------------------------------------------------------------------------------
 
-def ddim_variant(*, table="alpha_bars", sqrt=True, shift=0, wrap=False, noise=False, return_x0=False):
+def ddim_variant(*, table="alpha_bars", sqrt=True, shift=0, wrap=False, noise=False, return_x0=False, clip=None):
     def fn(x, eps, t, t_prev, s):
         ab = getattr(s, table)
         a = ab[t + shift]
         a_prev = torch.tensor(1.0) if t_prev < 0 and not wrap else ab[t_prev + shift]
         root = torch.sqrt if sqrt else (lambda v: v)
         x0 = (x - root(1 - a) * eps) / root(a)
+        if clip is not None:
+            x0 = x0.clamp(-clip, clip)
         if return_x0:
             return x0
         out = root(a_prev) * x0 + root(1 - a_prev) * eps
@@ -220,6 +222,7 @@ def test_ddim_step_solutions_pass():
     (ddim_variant(wrap=True), "alpha_bars[-1]"),
     (ddim_variant(noise=True), "deterministic"),
     (ddim_variant(return_x0=True), "predicted x0"),
+    (ddim_variant(clip=1.0), "clip (clamp) x0_hat"),
     (lambda x, e, t, tp, s: ddim_variant()(x, e, tp, t, s) if tp >= 0 else ddim_variant()(x, e, t, tp, s), "swapped"),
 ])
 def test_ddim_step_mistakes_are_named(wrong, words):

@@ -460,6 +460,12 @@ def check_ddim_step(ddim_step):
     right = _ddim(x, eps, float(ab[t]), float(ab[t_prev]))
     if not torch.allclose(out, right, atol=1e-5, rtol=1e-4):
         x0_hat = _ddim(x, eps, float(ab[t]), 1.0)
+        inside = x0_hat.abs() <= 1
+        same = (out - right).abs() <= 1e-5 + 1e-4 * right.abs()
+        expect(not (bool(same[inside].all()) and not bool(same[~inside].all())),
+               f"ddim_step from t = {t} to t_prev = {t_prev} is right wherever x0_hat lies in [-1, 1] and wrong only "
+               "where it lies outside: did you clip (clamp) x0_hat? This exercise asks for the plain DDIM step, "
+               "sqrt(alpha_bar_prev) x0_hat + sqrt(1 - alpha_bar_prev) eps with x0_hat as it comes")
         hint = name_mistake(out, [
             (_ddim(x, eps, float(a[t]), float(a[t_prev])), ALPHA_HINT),
             (_ddim(x, eps, float(ab[t]), float(a[t_prev])), ALPHA_HINT + " (for the target step t_prev)"),
