@@ -63,6 +63,7 @@ def test_discriminator_loss_solutions_pass(solution):
     (lambda r, f: -F.logsigmoid(r) - F.logsigmoid(-f).mean(), ".mean()"),
     (lambda r, f: float(d_loss_solution(r, f)), "torch tensor"),
     (lambda r, f: d_loss_solution(r, f).detach(), "no gradient"),
+    (lambda r, f: -(F.logsigmoid(r) + F.logsigmoid(-f)).mean(), "differ in size"),
 ])
 def test_discriminator_loss_mistakes_are_named(wrong, words):
     fails_with(check_discriminator_loss(wrong), words)
