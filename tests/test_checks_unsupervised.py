@@ -95,6 +95,7 @@ def test_purity_stub_fails():
     (purity_range_of_k, ["torch.unique"]),
     (purity_integer_division, ["integer division"]),
     (purity_majority_label, ["argmax", "how many points"]),
+    (lambda i, y: sum(int((i == c).sum()) for c in torch.unique(i)) / len(y), ["every point of each cluster"]),
     (lambda i, y: [purity(i, y)], ["should be a number"]),
 ])
 def test_purity_mistakes_are_named(wrong, words):
@@ -222,6 +223,7 @@ def test_pca_project_stubs_fail():
     (lambda x, m, c: (x - m) @ c.T @ c + m, pca_reconstruct, ["not a reconstruction"]),
     (pca_project, lambda z, m, c: z @ c, ["missing the mean"]),
     (pca_project, lambda z, m, c: z @ c - m, ["ADDS it back"]),
+    (lambda x, m, c: (x - x.mean(0)) @ c.T, pca_reconstruct, ["their own mean", "mean argument"]),
 ])
 def test_pca_project_mistakes_are_named(project, reconstruct, words):
     failed_with(check_pca_project(project, reconstruct), *words)

@@ -130,6 +130,9 @@ def check_cluster_purity(cluster_purity):
            f"purity {got:.4g} is above 1: did you divide by the number of clusters instead of the "
            "number of points?")
     expect(abs(got) > 1e-9, "purity 0: integer division (//)? Divide the counts with /")
+    expect(abs(got - 1.0) > 1e-6,
+           "purity 1 for clusters that mix labels: you counted every point of each cluster (its size) instead of "
+           "only the points that carry the cluster's most common label (the largest count of torch.bincount)")
     expect(abs(got - (5 / 6 + 1 / 2) / 2) > 1e-6,
            f"got {got:.4g}, the plain average of the per-cluster purities (5/6 and 1/2): weight each "
            "cluster by its size, i.e. add up the majority counts and divide by the number of points")
@@ -270,6 +273,18 @@ def check_pca_project(pca_project, pca_reconstruct):
            "the mean is subtracted: the reconstruction ADDS it back, z @ components + mean")
     expect_close(back, zs @ comps + mean, "pca_reconstruct", hint="expected z @ components + mean",
                  atol=1e-4)
+    # New points (a few images, a test set) are projected with the TRAINING mean, not with their own.
+    few = x[:3] + 0.5
+    z_few = pca_project(few, mean, comps)
+    want_few = (few - mean) @ comps.T
+    expect(torch.is_tensor(z_few) and tuple(z_few.shape) == (3, k),
+           f"pca_project on 3 new points returned {getattr(z_few, 'shape', type(z_few).__name__)}, expected (3, {k})")
+    expect(not (torch.allclose(z_few.detach().double(), ((few - few.mean(0)) @ comps.T).double(), atol=1e-4)
+                and not torch.allclose(want_few, (few - few.mean(0)) @ comps.T, atol=1e-4)),
+           "on 3 new points you subtracted their own mean: use the mean argument (the mean of the data PCA was fitted "
+           "on), or new data, a single image above all, gets different coordinates")
+    expect_close(z_few, want_few, "pca_project on 3 new points", hint="expected (x - mean) @ components.T with the "
+                 "mean passed in", atol=1e-4)
     round_trip = pca_reconstruct(pca_project(x, mean, axes), mean, axes)
     expect_close(round_trip, x, "reconstructing from all D coordinates", atol=1e-3,
                  hint="with all components, reconstruct(project(x)) must give x back")
