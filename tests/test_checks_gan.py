@@ -110,6 +110,7 @@ def test_generator_loss_solutions_pass(solution):
     (lambda f: F.binary_cross_entropy_with_logits(torch.sigmoid(f), torch.ones_like(f)), "sigmoid was applied twice"),
     (lambda f: -F.logsigmoid(f), ".mean()"),
     (lambda f: g_loss_solution(f).item(), "torch tensor"),
+    (lambda f: -torch.log(torch.sigmoid(f)).mean(), "rounds to 0 in float32"),
 ])
 def test_generator_loss_mistakes_are_named(wrong, words):
     fails_with(check_generator_loss(wrong), words)

@@ -226,6 +226,14 @@ def check_generator_loss(generator_loss):
     expect_close(fake.grad, (torch.sigmoid(fake.detach()) - 1) / 2, "d loss / d fake_logits at logits (-30, -8)",
                  hint="the gradient should be about -1/N while the discriminator rejects the fakes: "
                       "that strong signal is why this loss is used")
+    # Further out, sigmoid(-120) rounds to 0 in float32: only a log-sigmoid computed as one function stays finite.
+    fake = t([-120.0, 2.0])
+    out = _scalar(_call(generator_loss, fake), "generator_loss")
+    expect(bool(torch.isfinite(out)),
+           f"the loss is {out.item()} for logits (-120, 2): sigmoid(-120) rounds to 0 in float32 and log(0) = -inf; "
+           "use F.logsigmoid(a) (or F.binary_cross_entropy_with_logits), exact for any logit")
+    expect_close(out, -F.logsigmoid(fake.double()).mean(), "generator_loss for logits (-120, 2)",
+                 hint="use F.logsigmoid(a), exact for any logit", rtol=1e-3)
     return "-mean log D(G(z)): strong gradients while the discriminator still rejects the fakes"
 
 
