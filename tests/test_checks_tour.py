@@ -46,6 +46,7 @@ def test_stub_fails_with_not_implemented_hint():
     (lambda p: p.float() / p.max(), "own maximum"),
     (lambda p: (p.float() - p.min()) / (p.max() - p.min()), "own maximum"),
     (lambda p: (p.float() / 255).numpy(), "torch tensor"),
+    (lambda p: (p.float() / 255).round(), "rounded away"),
 ])
 def test_typical_mistakes_are_named(wrong, words):
     result = check_to_unit_range(wrong)

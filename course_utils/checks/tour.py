@@ -44,6 +44,9 @@ def check_to_unit_range(to_unit_range):
     expect(not torch.all(out[dim > 0] == 0),
            "the non-zero pixels all became 0: integer division (// or rounding)? "
            "Convert to float, then divide with /")
+    expect(not bool((out == out.round()).all()),
+           "every value came out a whole number (0 or 1): the fractions were rounded away (.round(), .int(), "
+           "//, or a cast to an integer type after dividing); keep pixels / 255 as it is")
     expect(not torch.allclose(out.max(), torch.tensor(1.0)),
            "the brightest pixel of this input is 128, yet it maps to 1.0: did you divide by the "
            "image's own maximum (or stretch min..max)? Divide by 255, the largest possible value")
