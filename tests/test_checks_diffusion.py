@@ -111,7 +111,7 @@ def loss_variant(*, t_low=0, t_high=None, signal="alpha_bars", sqrt=True, drop=T
         dropped = torch.rand(len(x0)) < (1 - p if keep_prob else p)
         y = torch.where(dropped, torch.full_like(labels, null_label), labels) if drop else labels
         pred = net(x_t, t, y) if pass_labels else net(x_t, t)
-        goal = noise if target == "noise" else x0
+        goal = {"noise": noise, "x0": x0, "fresh": torch.randn_like(x0)}[target]
         err = (pred - goal).pow(2)
         out = {"mean": err.mean(), "sum": err.sum(), "per_sample": err.sum(1).mean(), "sqrt": err.mean().sqrt(),
                "abs": (pred - goal).abs().mean()}[reduce]
@@ -137,6 +137,7 @@ def test_loss_solutions_pass():
     (loss_variant(t_high=9), "never reaches the last step"),
     (loss_variant(t_low=1, t_high=11), "off by one"),
     (loss_variant(target="x0"), "NOISE"),
+    (loss_variant(target="fresh"), "NEW noise"),
     (loss_variant(reduce="sum"), "sum"),
     (loss_variant(reduce="per_sample"), "each sample's entries"),
     (loss_variant(reduce="sqrt"), "square root of the mean"),
@@ -320,7 +321,8 @@ def flow_variant(*, t_kind="rand", path="straight", target="velocity", drop=True
         y = torch.where(dropped, torch.full_like(labels, null_label), labels) if drop else labels
         t_net = {"same": t, "column": tt, "fresh": torch.rand(n)}[net_t]
         pred = net(x_t, t_net, y) if pass_labels else net(x_t, t_net)
-        goal = {"velocity": eps - x0, "sign": x0 - eps, "noise": eps, "x0": x0}[target]
+        goal = {"velocity": eps - x0, "sign": x0 - eps, "noise": eps, "x0": x0,
+                "fresh": torch.randn_like(x0) - x0}[target]
         err = (pred - goal).pow(2)
         out = {"mean": err.mean(), "sum": err.sum(), "per_sample": err.sum(1).mean(), "sqrt": err.mean().sqrt(),
                "abs": (pred - goal).abs().mean()}[reduce]
@@ -347,6 +349,7 @@ def test_flow_loss_solutions_pass():
     (flow_variant(target="sign"), "wrong sign"),
     (flow_variant(target="noise"), "not the noise eps alone"),
     (flow_variant(target="x0"), "not the clean x0"),
+    (flow_variant(target="fresh"), "NEW noise"),
     (flow_variant(drop=False), "never dropped"),
     (flow_variant(keep_prob=True), "instead of dropping"),
     (flow_variant(fixed_p=0.3), "p_uncond = 0"),

@@ -278,13 +278,20 @@ def _reduction_mistakes(pred: torch.Tensor, target: torch.Tensor) -> list[tuple[
 
 
 def _expect_loss_value(out, net: _SpyNet, pred: torch.Tensor, target: torch.Tensor, target_name: str,
-                       mistakes: list[tuple[torch.Tensor, str]]) -> None:
-    """The loss is mean((pred - target)^2) over all entries, with its gradient; else the mistake it matches."""
+                       mistakes: list[tuple[torch.Tensor, str]], noise: torch.Tensor | None = None) -> None:
+    """The loss is mean((pred - target)^2) over all entries, with its gradient; else the mistake it matches.
+    ``noise``: the noise inside ``target``, to recognise a target built from fresh noise instead."""
     out_d = out.detach().double()
     right = (pred - target).pow(2).mean()
     if not torch.allclose(out_d, right, rtol=1e-3, atol=1e-6):
         hint = name_mistake(out_d, mistakes + _reduction_mistakes(pred, target), right, tol=1e-3)
         expect(hint is None, f"the loss value is wrong: {hint}")
+        if noise is not None:  # independent N(0, 1) noise in the target adds 1 per entry on average
+            fresh = (pred - (target - noise)).pow(2).mean() + 1
+            expect(not (abs(out_d.item() - fresh.item()) < 0.1 and abs(right.item() - fresh.item()) > 0.3),
+                   f"the loss value is wrong: it is what a target built from NEW noise gives ({fresh.item():.3g} on "
+                   "average), not the noise that made x_t: draw the noise once and use that same tensor for x_t and "
+                   f"for the target {target_name}")
         expect_close(out_d, right, "the loss", rtol=1e-3,
                      hint=f"expected the mean of (net(x_t, t, labels) - {target_name})^2 over all entries, with the "
                           "same noise that made x_t")
@@ -339,7 +346,7 @@ def check_diffusion_loss(diffusion_loss):
     _expect_loss_value(out, net, pred, eps, "noise", [
         ((pred - x0.double()).pow(2).mean(), "the target is the NOISE eps that made x_t, not the clean x0"),
         ((pred + eps).pow(2).mean(), "the target has the wrong sign: the network predicts the noise eps itself"),
-    ])
+    ], noise=eps)
     _expect_no_drop_at_zero(diffusion_loss, seed=4, schedule=True)
     return "eps-prediction loss on x_t ~ q(x_t | x0), t uniform over all steps, labels dropped with p_uncond"
 
@@ -617,7 +624,7 @@ def check_flow_matching_loss(flow_matching_loss):
          "the error is weighted by t: the plain squared error (pred - (eps - x0))^2, averaged, is the loss"),
         ((pred - (eps - x0d) / _col(t, x0d)).pow(2).mean(),
          "the target is divided by t: the velocity of the straight line is eps - x0, the same at every t"),
-    ])
+    ], noise=eps)
     _expect_no_drop_at_zero(flow_matching_loss, seed=14, schedule=False)
     # Images (N, 1, H, W): the same code must reshape t for any number of dimensions.
     gen = torch.Generator().manual_seed(15)
