@@ -131,6 +131,8 @@ def _recon(logits, x):
      "sign of the log-variance term"),
     (lambda x, lg, mu, lv: (_recon(lg, x) + 0.5 * (mu ** 2 + (2 * lv).exp() - 1 - 2 * lv).sum(-1)).mean(),
      "logvar as log(std)"),
+    (lambda x, lg, mu, lv: (F.binary_cross_entropy(torch.sigmoid(lg), x, reduction="none").flatten(1).sum(1)
+                            + vae.gaussian_kl(mu, lv)).mean(), "confidently wrong logits"),
 ])
 def test_negative_elbo_mistakes_are_named(wrong, words):
     assert_hint(check_negative_elbo(wrong), words)

@@ -445,6 +445,17 @@ def check_negative_elbo(negative_elbo):
     zeros = torch.zeros(b, d)
     out = value(x, logits, zeros, zeros.clone())
     expect_close(out, recon.mean(), "negative_elbo with KL = 0 (mu = 0, logvar = 0)", atol=1e-3, rtol=1e-5)
+    # Confidently wrong logits (-+200 against every pixel): each pixel costs 200 nats, which only a loss computed
+    # from the logits themselves gets (sigmoid(200) rounds to 1, and log(1 - 1) to -inf or a clamp).
+    x1, zeros1 = x[:1], torch.zeros(1, d)
+    wrong_way = -200.0 * (2 * x1 - 1)
+    out = value(x1, wrong_way, zeros1, zeros1.clone())
+    want = _bce(wrong_way, x1).double().reshape(())
+    expect(bool(torch.isfinite(out)) and torch.allclose(out, want, rtol=1e-4),
+           f"for confidently wrong logits (200 against every pixel) the result is {out.item():.6g}, expected "
+           f"{want.item():.6g} (200 nats per pixel): the sigmoid saturates there, so log(sigmoid(l)) and "
+           "F.binary_cross_entropy (which clamps its logs at -100) go wrong; compute from the logits with "
+           "F.binary_cross_entropy_with_logits (or F.logsigmoid)")
     return "-ELBO = mean over the batch of (reconstruction loss summed over pixels + KL)"
 
 
