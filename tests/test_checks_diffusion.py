@@ -374,6 +374,17 @@ def test_flow_loss_that_changes_the_labels_in_place_is_named():
 
 # --- flow matching: the Euler sampler -------------------------------------------------------------------
 
+def _euler_first_velocity(net, noise, steps, labels=None):
+    """Calls the network at every step but moves along the velocity of the first call only."""
+    x, first = noise, None
+    for i in range(steps):
+        t, t_next = 1 - i / steps, 1 - (i + 1) / steps
+        v = net(x, torch.full((len(x),), t, dtype=x.dtype), labels)
+        first = v if first is None else first
+        x = x + (t_next - t) * first
+    return x
+
+
 def euler_variant(*, times="down", sign=1.0, dt_scale=True, skip_last=False, extra=False, at_end=False,
                   t_as="tensor", pass_labels=True, noise_each=False, in_place=False, return_path=False,
                   fresh_start=False, stale=False):
@@ -426,6 +437,7 @@ def test_euler_solutions_pass():
     (euler_variant(return_path=True), "return only the final samples"),
     (euler_variant(fresh_start=True), "noise itself"),
     (euler_variant(stale=True), "last step is not returned"),
+    (lambda net, noise, steps, labels=None: _euler_first_velocity(net, noise, steps, labels), "CURRENT x"),
 ])
 def test_euler_mistakes_are_named(wrong, words):
     fails_with(check_euler_sample(wrong), words)

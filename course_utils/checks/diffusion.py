@@ -791,6 +791,15 @@ def check_euler_sample(euler_sample):
     _expect_euler_calls(net3, n3, 10, labels)
     expect_close(_result(out3, tuple(noise.shape), "euler_sample"), target.double(),
                  "euler_sample with 10 steps on float64 noise", atol=1e-6, rtol=1e-6)
+    # A field that changes along the way (v = x): only a velocity evaluated afresh at every step, at the current x,
+    # gives Euler's answer, (1 - 1/steps)^steps * noise.
+    curved = _call(euler_sample, lambda x, t, labels=None: 1.0 * x, noise.clone(), steps, labels)
+    curved = _result(curved, tuple(noise.shape), "euler_sample with the velocity field v(x, t) = x")
+    expect(torch.allclose(curved, (1 - 1 / steps) ** steps * noise.double(), atol=1e-5, rtol=1e-4),
+           f"with the velocity field v(x, t) = x and {steps} steps the samples are wrong (Euler gives "
+           f"(1 - 1/{steps})^{steps} = {(1 - 1 / steps) ** steps:.4g} times the noise): when the velocity changes "
+           "along the path, each step must use the network's output at the CURRENT x and t; call v = net(x, t, "
+           "labels) again inside the loop, after every update")
     return "from the noise at t = 1 down to t = 0 in equal steps x + (t_next - t) v, one pass each"
 
 
