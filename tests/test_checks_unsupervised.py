@@ -96,6 +96,7 @@ def test_purity_stub_fails():
     (purity_integer_division, ["integer division"]),
     (purity_majority_label, ["argmax", "how many points"]),
     (lambda i, y: sum(int((i == c).sum()) for c in torch.unique(i)) / len(y), ["every point of each cluster"]),
+    (lambda i, y: sum(int(torch.bincount(y).max()) for _ in torch.unique(i)) / len(y), ["ALL points once"]),
     (lambda i, y: [purity(i, y)], ["should be a number"]),
 ])
 def test_purity_mistakes_are_named(wrong, words):

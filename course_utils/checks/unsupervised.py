@@ -45,6 +45,7 @@ def _purity_variants(ids: torch.Tensor, labels: torch.Tensor) -> dict[str, float
         "global majority": int(torch.bincount(labels).max()) / len(labels),
         "per cluster count": sum(tops) / len(tops),
         "per label count": sum(tops) / len(torch.unique(labels)),
+        "global majority per cluster": int(torch.bincount(labels).max()) * len(clusters) / len(labels),
         "majority label": sum(int(torch.bincount(labels[ids == c]).argmax()) for c in clusters) / len(labels),
     }
 
@@ -62,6 +63,8 @@ _PURITY_HINTS = {
                        "inside EACH cluster (the points with that cluster id), then add those counts up",
     "per cluster count": "it is above 1: you divided by the number of clusters instead of the number of points",
     "per label count": "you divided by the number of distinct labels instead of the number of points",
+    "global majority per cluster": "you counted the most common label of ALL points once for every cluster: take "
+                                   "each cluster's own points, labels[cluster_ids == c], and their most common label",
     "majority label": "you added up the majority LABELS themselves (argmax: which label is most common) instead of "
                       "how many points carry it (max of the counts): use the count, e.g. torch.bincount(...).max()",
 }
@@ -126,6 +129,9 @@ def check_cluster_purity(cluster_purity):
     # 2. Clusters of different sizes: A = six points (five 0s, one 1), B = two points (a 1, a 2).
     ids, labels = t([0, 0, 0, 0, 0, 0, 1, 1]), t([0, 0, 0, 0, 0, 1, 1, 2])
     got = _as_number(cluster_purity(ids, labels), "cluster_purity(...)")
+    if abs(got - 6 / 8) > 1e-6:
+        pattern = _purity_pattern(cluster_purity)
+        expect(pattern is None, f"purity {got:.4g}: {pattern}")
     expect(got <= 1 + 1e-9,
            f"purity {got:.4g} is above 1: did you divide by the number of clusters instead of the "
            "number of points?")
