@@ -63,3 +63,21 @@ def no_run_in_force():
     config._RUN.update(notebook=None, profile=None)
     yield
     config._RUN.update(saved)
+
+
+def benchmark_with_stand_in_classifier(script: str, monkeypatch):
+    """Load ``benchmarks/<script>.py`` as a module whose ``fid_classifier`` is an untrained DigitClassifier:
+    the benchmark's numbers are meaningless then, its plumbing is not, and no classifier is trained."""
+    import importlib.util
+
+    from course_utils.models.classifier import DigitClassifier
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{script}.py"
+    spec = importlib.util.spec_from_file_location(script, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    stand_in = DigitClassifier().eval()
+    monkeypatch.setattr(module, "fid_classifier", lambda *args, **kwargs: stand_in)
+    return module
+

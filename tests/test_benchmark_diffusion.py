@@ -1,31 +1,21 @@
 """The diffusion budget benchmark: both objectives measure every sampler and scale, write JSON, reject bad options."""
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
-import torch
 
-from course_utils.models.classifier import DigitClassifier
+from tests.conftest import benchmark_with_stand_in_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "diffusion_budget.py"
 TINY = ["--steps", "2", "--batch-size", "8", "--channels", "8,8,8", "--emb-dim", "8", "--train-images", "64",
         "--samples", "20"]
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    spec = importlib.util.spec_from_file_location("diffusion_budget", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(0)
-    stand_in = DigitClassifier().eval()  # untrained: the numbers are meaningless, the plumbing is not
-    monkeypatch.setattr(module, "fid_classifier", lambda *args, **kwargs: stand_in)
-    return module
+    return benchmark_with_stand_in_classifier("diffusion_budget", monkeypatch)
 
 
 @pytest.mark.parametrize("objective, samplers", [

@@ -1,29 +1,19 @@
 """The DCGAN budget benchmark: it measures at the epochs asked for, writes its JSON, and rejects bad options."""
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
-import torch
 
-from course_utils.models.classifier import DigitClassifier
+from tests.conftest import benchmark_with_stand_in_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "dcgan_budget.py"
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    spec = importlib.util.spec_from_file_location("dcgan_budget", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    torch.manual_seed(0)
-    stand_in = DigitClassifier().eval()  # untrained: the numbers are meaningless, the plumbing is not
-    monkeypatch.setattr(module, "fid_classifier", lambda: stand_in)
-    return module
+    return benchmark_with_stand_in_classifier("dcgan_budget", monkeypatch)
 
 
 def test_measures_at_the_chosen_epochs_and_writes_json(bench, tmp_path):
